@@ -1,0 +1,35 @@
+.PHONY: start test deps tools services-up services-down check clean
+
+# Run the product: Temporal dev server (UI on http://127.0.0.1:8233) and the worker. Ctrl-C stops it.
+start:
+	bash scripts/start.sh
+
+# Install what is missing, start the services the tests need, run lint/format/type checks and the suite.
+test: deps
+	npm run --silent check
+	npx vitest run
+
+deps:
+	bash scripts/deps.sh
+
+tools:
+	bash scripts/postgres.sh install
+	bash scripts/kafka.sh install
+	bash scripts/temporal.sh install
+	bash scripts/temporal-test-server.sh install
+
+services-up: tools
+	bash scripts/postgres.sh start
+	bash scripts/kafka.sh start
+	TEMPORAL_PORT=17233 TEMPORAL_UI=off TEMPORAL_DATA_DIR=.data/temporal-test bash scripts/temporal.sh start
+
+services-down:
+	-TEMPORAL_PORT=17233 TEMPORAL_UI=off TEMPORAL_DATA_DIR=.data/temporal-test bash scripts/temporal.sh stop
+	-bash scripts/kafka.sh stop
+	-bash scripts/postgres.sh stop
+
+check: deps
+	npm run --silent check
+
+clean: services-down
+	rm -rf .data dist

@@ -1,0 +1,58 @@
+import { z } from 'zod';
+
+/** Turns a zod error over an env object into one line per bad variable, naming the variable. */
+export function describeEnvError(error: z.ZodError): string {
+  const lines = error.issues.map((issue) => {
+    const name = issue.path.join('.') || '(environment)';
+    return `  ${name}: ${issue.message}`;
+  });
+  return `Invalid configuration:\n${lines.join('\n')}`;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses env with the schema; throws a ConfigError that names each bad variable and never echoes values. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv = process.env): z.output<S> {
+  const result = schema.safeParse(env);
+  if (!result.success) throw new ConfigError(describeEnvError(result.error));
+  return result.data;
+}
+
+const hostPort = z.string().regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
+
+const optionalPath = z.string().min(1).optional();
+
+export const temporalEnvSchema = z
+  .object({
+    TEMPORAL_ADDRESS: hostPort.default('127.0.0.1:7233'),
+    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    TEMPORAL_TASK_QUEUE: z.string().min(1).default('incident-response'),
+    TEMPORAL_TLS_CERT: optionalPath,
+    TEMPORAL_TLS_KEY: optionalPath,
+    TEMPORAL_TLS_CA: optionalPath,
+    TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+    TEMPORAL_TLS: z.enum(['true', 'false']).optional(),
+    TEMPORAL_API_KEY: z.string().min(1).optional(),
+    TEMPORAL_API_KEY_FILE: optionalPath,
+    TEMPORAL_UI_URL: z.url().default('http://127.0.0.1:8233'),
+  })
+  .superRefine((env, ctx) => {
+    if (Boolean(env.TEMPORAL_TLS_CERT) !== Boolean(env.TEMPORAL_TLS_KEY)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.TEMPORAL_TLS_CERT ? 'TEMPORAL_TLS_KEY' : 'TEMPORAL_TLS_CERT'],
+        message: 'mTLS needs both TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY',
+      });
+    }
+    if (env.TEMPORAL_API_KEY && env.TEMPORAL_API_KEY_FILE) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TEMPORAL_API_KEY_FILE'],
+        message: 'set either TEMPORAL_API_KEY or TEMPORAL_API_KEY_FILE, not both',
+      });
+    }
+  });
+
+export type TemporalEnv = z.output<typeof temporalEnvSchema>;

@@ -1,0 +1,73 @@
+import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { z } from 'zod';
+import { searchAttributeKeys } from '../../src/workflows/search-attributes.js';
+import { projectRoot } from '../helpers/paths.js';
+
+// The contract's search attributes are listed in three places that no compiler links: keep them equal.
+const cliType: Record<string, string> = {
+  KEYWORD: 'Keyword',
+  KEYWORD_LIST: 'KeywordList',
+  DATETIME: 'Datetime',
+};
+const contract = searchAttributeKeys.map((k) => `${k.name}=${cliType[k.type]}`).sort();
+
+const composeSchema = z.object({
+  services: z.record(
+    z.string(),
+    z.object({
+      image: z.string().optional(),
+      build: z.string().optional(),
+      command: z.union([z.string(), z.array(z.string())]).optional(),
+      depends_on: z.record(z.string(), z.object({ condition: z.string() })).optional(),
+      volumes: z.array(z.string()).optional(),
+    }),
+  ),
+  volumes: z.record(z.string(), z.unknown()).optional(),
+});
+
+describe('deployment files', () => {
+  it('register the same search attributes as the workflows use', async () => {
+    const listed = (await readFile(`${projectRoot}scripts/search-attributes.txt`, 'utf8'))
+      .split('\n')
+      .filter((l) => l.trim() && !l.startsWith('#'))
+      .map((l) => l.trim().split(/\s+/).join('='))
+      .sort();
+    expect(listed).toEqual(contract);
+
+    const compose = composeSchema.parse(parse(await readFile(`${projectRoot}docker-compose.yml`, 'utf8')));
+    const command = compose.services.temporal?.command;
+    const registered = (Array.isArray(command) ? command : [])
+      .filter((a) => a.startsWith('--search-attribute='))
+      .map((a) => a.slice('--search-attribute='.length))
+      .sort();
+    expect(registered).toEqual(contract);
+  });
+
+  it('docker-compose.yml is a consistent compose file', async () => {
+    const compose = composeSchema.parse(parse(await readFile(`${projectRoot}docker-compose.yml`, 'utf8')));
+    const names = Object.keys(compose.services);
+    expect(names).toEqual(expect.arrayContaining(['temporal', 'postgres', 'kafka', 'worker']));
+    for (const [name, service] of Object.entries(compose.services)) {
+      expect(service.image ?? service.build, `${name} has an image or a build`).toBeTruthy();
+      for (const dependency of Object.keys(service.depends_on ?? {})) expect(names).toContain(dependency);
+      for (const volume of service.volumes ?? []) {
+        const source = volume.split(':')[0] as string;
+        expect(Object.keys(compose.volumes ?? {}), `volume ${source} of ${name} is declared`).toContain(
+          source,
+        );
+      }
+    }
+  });
+
+  it('the Dockerfile copies only paths that exist', async () => {
+    const dockerfile = await readFile(`${projectRoot}Dockerfile`, 'utf8');
+    const sources = [...dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) =>
+      (m[1] as string).split(/\s+/),
+    );
+    expect(sources.length).toBeGreaterThan(3);
+    for (const source of sources) expect(existsSync(`${projectRoot}${source}`), source).toBe(true);
+  });
+});
