@@ -1,0 +1,187 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { ApplicationFailure } from '@temporalio/activity';
+import { isMap, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import type { z } from 'zod';
+import type { LoadedRunbook } from '../domain/activity-contract.js';
+import { contactsSchema, type Contacts } from '../domain/contacts.js';
+import { rolesOf, runbookSchema, type Runbook } from '../domain/runbook.js';
+
+export interface FileProblem {
+  file: string;
+  line?: number;
+  path: string;
+  message: string;
+}
+
+export class InvalidFileError extends Error {
+  override name = 'InvalidFileError';
+  constructor(readonly problems: FileProblem[]) {
+    super(problems.map(formatProblem).join('\n'));
+  }
+}
+
+export function formatProblem(p: FileProblem): string {
+  return `${p.file}${p.line ? `:${p.line}` : ''}: ${p.path || '(file)'}: ${p.message}`;
+}
+
+/** The YAML node at a zod issue path, to point the reader at the line. */
+function lineOf(
+  doc: ReturnType<typeof parseDocument>,
+  counter: LineCounter,
+  path: PropertyKey[],
+): number | undefined {
+  let node: unknown = doc.contents;
+  let line: number | undefined;
+  for (const key of path) {
+    if (isMap(node)) node = node.get(String(key), true);
+    else if (isSeq(node)) node = node.get(Number(key), true);
+    else break;
+    const range = (node as Node | undefined)?.range;
+    if (range) line = counter.linePos(range[0]).line;
+  }
+  return line ?? (doc.contents?.range ? counter.linePos(doc.contents.range[0]).line : undefined);
+}
+
+/** Reads and validates one YAML file; every problem names the file, the line and the path. */
+export async function parseYamlFile<S extends z.ZodType>(
+  file: string,
+  schema: S,
+): Promise<{ value: z.output<S>; text: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new InvalidFileError([{ file, path: '', message: `cannot read the file (${code})` }]);
+  }
+  const counter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    throw new InvalidFileError(
+      doc.errors.map((e) => ({
+        file,
+        line: e.linePos?.[0]?.line,
+        path: '',
+        message: `YAML: ${e.message.split('\n')[0]}`,
+      })),
+    );
+  }
+  const result = schema.safeParse(doc.toJS());
+  if (!result.success) {
+    throw new InvalidFileError(
+      result.error.issues.map((issue) => ({
+        file,
+        line: lineOf(doc, counter, issue.path),
+        path: issue.path.join('.'),
+        message: issue.message,
+      })),
+    );
+  }
+  return { value: result.data, text };
+}
+
+export interface RunbookFile {
+  file: string;
+  runbook: Runbook;
+  hash: string;
+}
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+/** Every runbook in a folder, or all the problems found across its files and the contacts file. */
+export async function loadRunbookDir(
+  dir: string,
+  contactsFile: string,
+): Promise<{ runbooks: RunbookFile[]; contacts: Contacts }> {
+  const problems: FileProblem[] = [];
+  let contacts: Contacts | undefined;
+  try {
+    contacts = (await parseYamlFile(contactsFile, contactsSchema)).value;
+  } catch (error) {
+    if (!(error instanceof InvalidFileError)) throw error;
+    problems.push(...error.problems);
+  }
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((n) => /\.ya?ml$/.test(n)).sort();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new InvalidFileError([
+      ...problems,
+      { file: dir, path: '', message: `cannot read the runbook folder (${code})` },
+    ]);
+  }
+  const runbooks: RunbookFile[] = [];
+  for (const name of names) {
+    const file = join(dir, name);
+    try {
+      const { value, text } = await parseYamlFile(file, runbookSchema);
+      if (basename(name).replace(/\.ya?ml$/, '') !== value.id) {
+        problems.push({ file, path: 'id', message: `id "${value.id}" differs from the file name` });
+      }
+      const clash = runbooks.find((r) => r.runbook.id === value.id);
+      if (clash)
+        problems.push({ file, path: 'id', message: `id "${value.id}" is also used by ${clash.file}` });
+      for (const role of contacts ? rolesOf(value) : []) {
+        if (!contacts?.roles[role])
+          problems.push({ file, path: '', message: `role "${role}" is not defined in ${contactsFile}` });
+      }
+      runbooks.push({ file, runbook: value, hash: sha256(text) });
+    } catch (error) {
+      if (!(error instanceof InvalidFileError)) throw error;
+      problems.push(...error.problems);
+    }
+  }
+  const fallbacks = runbooks.filter((r) => r.runbook.match.fallback);
+  if (runbooks.length > 0 && fallbacks.length !== 1) {
+    problems.push({
+      file: dir,
+      path: '',
+      message: `exactly one runbook must be the fallback (match.fallback: true); found ${fallbacks.length}`,
+    });
+  }
+  if (problems.length > 0 || !contacts) throw new InvalidFileError(problems);
+  return { runbooks, contacts };
+}
+
+export interface RunbookSource {
+  runbooksDir: string;
+  contactsFile: string;
+}
+
+/**
+ * The activity that gives a new incident its runbook snapshot (content hash included) and the contacts.
+ * It reads only the runbook asked for, so one broken file never stops an unrelated incident.
+ */
+export function runbookActivities(source: RunbookSource) {
+  return {
+    async loadRunbook({ runbookId }: { runbookId: string }): Promise<LoadedRunbook> {
+      if (!/^[a-z0-9][a-z0-9-]*$/.test(runbookId)) {
+        throw ApplicationFailure.nonRetryable(`"${runbookId}" is not a runbook id`, 'NotFoundError');
+      }
+      const file = join(source.runbooksDir, `${runbookId}.yaml`);
+      try {
+        const [{ value: runbook, text }, { value: contacts }] = await Promise.all([
+          parseYamlFile(file, runbookSchema),
+          parseYamlFile(source.contactsFile, contactsSchema),
+        ]);
+        const missing = rolesOf(runbook).filter((role) => !contacts.roles[role]);
+        if (missing.length > 0) {
+          throw new InvalidFileError([
+            { file, path: '', message: `roles not in the contacts file: ${missing.join(', ')}` },
+          ]);
+        }
+        return { runbook, runbookHash: sha256(text), contacts };
+      } catch (error) {
+        if (!(error instanceof InvalidFileError)) throw error;
+        const notFound = error.problems.some((p) => p.file === file && p.message.includes('ENOENT'));
+        throw ApplicationFailure.nonRetryable(
+          notFound ? `no runbook "${runbookId}" in ${source.runbooksDir}` : error.message,
+          notFound ? 'NotFoundError' : 'InvalidRunbookError',
+        );
+      }
+    },
+  };
+}

@@ -1,0 +1,74 @@
+import { z } from 'zod';
+import { alertSchema } from './alerts.js';
+import { severitySchema } from './severity.js';
+
+// Arguments of every human action and signal, validated the same way by the workflow, the CLI and the receiver.
+const person = z.string().trim().min(1, 'say who you are ("by")').max(100);
+const text = (what: string, max = 2000) => z.string().trim().min(1, `${what} must not be empty`).max(max);
+
+export const acknowledgeArgs = z.strictObject({ by: person });
+export const approveArgs = z.strictObject({
+  step: z.string().min(1),
+  by: person,
+  reason: z.string().max(2000).optional(),
+});
+export const rejectArgs = z.strictObject({ step: z.string().min(1), by: person, reason: text('reason') });
+export const resolveArgs = z.strictObject({
+  by: person,
+  summary: z.string().max(2000).optional(),
+  newFailureMode: z.boolean().optional(),
+});
+export const escalateArgs = z.strictObject({ by: person, reason: text('reason') });
+export const addNoteArgs = z.strictObject({ by: person, text: text('text', 4000) });
+export const completeTaskArgs = z.strictObject({ task: z.string().min(1), by: person });
+
+export const submitReportArgs = z.strictObject({
+  by: person,
+  rootCause: text('rootCause', 4000),
+  link: z.url().optional(),
+});
+export const addFollowUpArgs = z.strictObject({
+  title: text('title', 300),
+  owner: person,
+  dueAt: z.iso.datetime({ offset: true }).optional(),
+});
+export const completeFollowUpArgs = z.strictObject({ id: z.string().min(1), by: person });
+export const markRunbookUpdatedArgs = z.strictObject({ by: person, ref: text('ref', 500) });
+
+/** Alerts delivered to an open incident (by the receiver or a monitor). */
+export const alertsArgs = z.strictObject({ alerts: z.array(alertSchema).max(500) });
+
+/** What starts an incident: alerts routed to a runbook, or a person's declaration. */
+export const incidentTriggerSchema = z.strictObject({
+  runbookId: z.string().min(1),
+  scope: z.string().min(1),
+  source: z.enum(['alertmanager', 'monitor', 'declared']),
+  alerts: z.array(alertSchema).max(500).default([]),
+  declaredBy: z.string().optional(),
+  title: z.string().max(300).optional(),
+  severity: severitySchema.optional(),
+});
+export type IncidentTrigger = z.input<typeof incidentTriggerSchema>;
+
+export type AcknowledgeArgs = z.infer<typeof acknowledgeArgs>;
+export type ApproveArgs = z.infer<typeof approveArgs>;
+export type RejectArgs = z.infer<typeof rejectArgs>;
+export type ResolveArgs = z.infer<typeof resolveArgs>;
+export type EscalateArgs = z.infer<typeof escalateArgs>;
+export type AddNoteArgs = z.infer<typeof addNoteArgs>;
+export type CompleteTaskArgs = z.infer<typeof completeTaskArgs>;
+export type SubmitReportArgs = z.infer<typeof submitReportArgs>;
+export type AddFollowUpArgs = z.infer<typeof addFollowUpArgs>;
+export type CompleteFollowUpArgs = z.infer<typeof completeFollowUpArgs>;
+export type MarkRunbookUpdatedArgs = z.infer<typeof markRunbookUpdatedArgs>;
+export type AlertsArgs = z.infer<typeof alertsArgs>;
+
+/** Parses with a schema and throws an Error whose message lists each problem (path: message). */
+export function parseArgs<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((i) =>
+    i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message,
+  );
+  throw new Error(`invalid arguments: ${problems.join('; ')}`);
+}

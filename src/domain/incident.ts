@@ -1,0 +1,111 @@
+import type { Alert } from './alerts.js';
+import type { Contacts } from './contacts.js';
+import type { Findings } from './findings.js';
+import type { Runbook } from './runbook.js';
+import type { Severity } from './severity.js';
+
+/**
+ * Values of the IncidentStatus search attribute, in the order an incident usually moves through them.
+ * Monitoring: remediation verified, waiting for the alerts to resolve.
+ */
+export const incidentStatuses = [
+  'Investigating',
+  'AwaitingApproval',
+  'Remediating',
+  'Verifying',
+  'Monitoring',
+  'Escalated',
+  'Resolved',
+] as const;
+export type IncidentStatus = (typeof incidentStatuses)[number];
+
+export type StepStatus =
+  | 'idle'
+  | 'awaiting-approval'
+  | 'approved'
+  | 'rejected'
+  | 'running'
+  | 'failed'
+  | 'verifying'
+  | 'recovered'
+  | 'not-recovered'
+  | 'done';
+
+export interface StepState {
+  id: string;
+  title: string;
+  action: string;
+  risk: 'low' | 'high';
+  approvers: string[];
+  status: StepStatus;
+  runs: number;
+  approvedBy?: string;
+  rejectedBy?: string;
+  reason?: string;
+  result?: string;
+  error?: string;
+}
+
+export interface TaskState {
+  id: string;
+  title: string;
+  owner: string;
+  status: 'open' | 'done';
+  doneBy?: string;
+  doneAt?: string;
+}
+
+export interface TimelineEntry {
+  at: string;
+  type: string;
+  text: string;
+  by?: string;
+}
+
+export interface AlertState {
+  fingerprint: string;
+  alertname: string;
+  status: Alert['status'];
+  firstSeen: string;
+  lastSeen: string;
+  deliveries: number;
+  summary?: string;
+}
+
+export interface IncidentState {
+  incidentId: string;
+  title: string;
+  runbookId: string;
+  runbookHash: string;
+  scope: string;
+  source: 'alertmanager' | 'monitor' | 'declared';
+  severity: Severity;
+  team: string;
+  status: IncidentStatus;
+  openedAt: string;
+  acknowledgedAt?: string;
+  acknowledgedBy?: string;
+  timeToAcknowledgeMs?: number;
+  resolvedAt?: string;
+  resolvedBy?: string;
+  resolutionSummary?: string;
+  timeToResolveMs?: number;
+  newFailureMode: boolean;
+  escalationLevel: number;
+  alerts: Record<string, AlertState>;
+  findings: Findings;
+  steps: StepState[];
+  tasks: TaskState[];
+  awaitingApproval: string[];
+  waitingFor: string;
+  timeline: TimelineEntry[];
+  rejectedAttempts: number;
+  postIncidentWorkflowId?: string;
+}
+
+/** What an incident keeps from the moment it opened: the runbook and contacts it was opened with. */
+export interface IncidentSnapshot {
+  runbook: Runbook;
+  runbookHash: string;
+  contacts: Contacts;
+}

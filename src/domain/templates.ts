@@ -1,0 +1,41 @@
+import type { Findings } from './findings.js';
+
+export interface TemplateContext {
+  incidentId: string;
+  scope: string;
+  findings: Findings;
+}
+
+const placeholder = /\{\{\s*([a-zA-Z]+)(?::([^}\s]+))?\s*\}\}/g;
+
+/**
+ * Fills `{{scope}}`, `{{incidentId}}` and `{{finding:<probe>.<metric>}}` in runbook arguments. A string that is
+ * one placeholder keeps the value's type; an unknown placeholder or a missing metric is an error, so an
+ * action never runs with a half-filled argument.
+ */
+export function renderArgs(args: Record<string, unknown>, ctx: TemplateContext): Record<string, unknown> {
+  const lookup = (kind: string, ref: string | undefined, raw: string): unknown => {
+    if (kind === 'scope') return ctx.scope;
+    if (kind === 'incidentId') return ctx.incidentId;
+    if (kind === 'finding' && ref) {
+      const dot = ref.indexOf('.');
+      const value = dot > 0 ? ctx.findings[ref.slice(0, dot)]?.metrics[ref.slice(dot + 1)] : undefined;
+      if (value === undefined) throw new Error(`argument ${raw} has no value: probe metric not found`);
+      return value;
+    }
+    throw new Error(`unknown placeholder ${raw}`);
+  };
+  const render = (value: unknown): unknown => {
+    if (typeof value === 'string') {
+      const whole = /^\{\{\s*([a-zA-Z]+)(?::([^}\s]+))?\s*\}\}$/.exec(value);
+      if (whole) return lookup(whole[1] as string, whole[2], value);
+      return value.replace(placeholder, (raw, kind: string, ref?: string) => String(lookup(kind, ref, raw)));
+    }
+    if (Array.isArray(value)) return value.map(render);
+    if (value && typeof value === 'object') {
+      return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, render(v)]));
+    }
+    return value;
+  };
+  return render(args) as Record<string, unknown>;
+}

@@ -1,0 +1,78 @@
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { matchRunbook, scopeOf, type Alert } from '../domain/alerts.js';
+import type { IncidentTrigger } from '../domain/commands.js';
+import { incidentWorkflowId } from '../domain/incident-key.js';
+import type { Runbook } from '../domain/runbook.js';
+import type { Severity } from '../domain/severity.js';
+import { alertsSignal, TASK_QUEUE } from '../workflows/api.js';
+import type { incidentWorkflow } from '../workflows/incident.js';
+
+export interface Delivery {
+  workflowId: string;
+  runbookId: string;
+  scope: string;
+  alerts: number;
+}
+
+export interface StartOptions {
+  client: Client;
+  taskQueue?: string;
+}
+
+type MatchableRunbook = Pick<Runbook, 'id' | 'title' | 'match'>;
+
+/**
+ * Routes alerts to runbooks (the fallback runbook when none matches) and delivers each group to the incident
+ * of (runbook, scope) with signalWithStart: the first delivery opens the incident, later and concurrent ones
+ * join it. Resolved alerts are delivered too.
+ */
+export async function deliverAlerts(
+  options: StartOptions,
+  runbooks: MatchableRunbook[],
+  alerts: Alert[],
+  source: IncidentTrigger['source'],
+): Promise<Delivery[]> {
+  const groups = new Map<string, { runbook: MatchableRunbook; scope: string; alerts: Alert[] }>();
+  for (const alert of alerts) {
+    const runbook = matchRunbook(runbooks, alert.labels);
+    if (!runbook) throw new Error('no runbook matches and no fallback runbook exists');
+    const scope = scopeOf(alert.labels);
+    const key = incidentWorkflowId(runbook.id, scope);
+    const group = groups.get(key) ?? { runbook, scope, alerts: [] };
+    group.alerts.push(alert);
+    groups.set(key, group);
+  }
+  return Promise.all(
+    [...groups.entries()].map(async ([workflowId, g]) => {
+      await signalIncident(
+        options,
+        { runbookId: g.runbook.id, scope: g.scope, source },
+        g.alerts,
+        g.runbook.title,
+      );
+      return { workflowId, runbookId: g.runbook.id, scope: g.scope, alerts: g.alerts.length };
+    }),
+  );
+}
+
+/** Opens or joins the incident of a trigger's (runbook, scope); the one place incidents are started. */
+export async function signalIncident(
+  { client, taskQueue = TASK_QUEUE }: StartOptions,
+  trigger: IncidentTrigger,
+  alerts: Alert[],
+  title?: string,
+): Promise<WorkflowHandle<typeof incidentWorkflow>> {
+  const workflowId = incidentWorkflowId(trigger.runbookId, trigger.scope);
+  const severity: Severity | undefined = trigger.severity;
+  return client.workflow.signalWithStart<typeof incidentWorkflow, [{ alerts: Alert[] }]>('incidentWorkflow', {
+    taskQueue,
+    workflowId,
+    args: [{ trigger: { ...trigger, alerts: [] } }],
+    signal: alertsSignal,
+    signalArgs: [{ alerts }],
+    staticSummary: `${severity ? `${severity} ` : ''}${title ?? trigger.title ?? trigger.runbookId} (${trigger.scope})`,
+    staticDetails: `Runbook \`${trigger.runbookId}\`, scope \`${trigger.scope}\`, opened from ${trigger.source}${
+      trigger.declaredBy ? ` by ${trigger.declaredBy}` : ''
+    }.`,
+  });
+}

@@ -1,0 +1,279 @@
+import * as wf from '@temporalio/workflow';
+import type { CoreActivities, NotificationKind } from '../domain/activity-contract.js';
+import {
+  addFollowUpArgs,
+  completeFollowUpArgs,
+  markRunbookUpdatedArgs,
+  parseArgs,
+  submitReportArgs,
+} from '../domain/commands.js';
+import {
+  isPostIncidentComplete,
+  OVERDUE_REMINDER_EVERY_MS,
+  REPORT_DUE_MS,
+  REPORT_REMINDERS_MS,
+  type PostIncidentInput,
+  type PostIncidentState,
+} from '../domain/post-incident.js';
+import {
+  IncidentRunbook,
+  IncidentSeverity,
+  IncidentTeam,
+  postIncidentActions,
+  postIncidentStatusQuery,
+  ReportDueAt,
+  ReportStatus,
+} from './api.js';
+
+const notifier = wf.proxyActivities<CoreActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 3, initialInterval: '2 seconds' },
+});
+
+const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * The seed's post-incident rule for P1/P2: a report with the root cause within 24 hours of resolution,
+ * follow-up tickets, and a runbook update when the failure mode was new. Reminds, then marks Overdue and
+ * tells the manager; completes when everything is done.
+ */
+export async function postIncidentWorkflow(input: PostIncidentInput): Promise<PostIncidentState> {
+  const resolvedAtMs = Date.parse(input.resolvedAt);
+  const state: PostIncidentState = {
+    ...input,
+    reportDueAt: iso(resolvedAtMs + REPORT_DUE_MS),
+    reportStatus: 'Pending',
+    nextReportReminderAt: iso(resolvedAtMs + (REPORT_REMINDERS_MS[0] ?? REPORT_DUE_MS)),
+    followUps: [],
+    timeline: [],
+    rejectedAttempts: 0,
+  };
+  let followUpSeq = 0;
+  let version = 0;
+  const pending: Promise<unknown>[] = [];
+  const now = () => new Date().toISOString();
+
+  function record(type: string, text: string, by?: string): void {
+    state.timeline.push({ at: now(), type, text, ...(by ? { by } : {}) });
+    version++;
+  }
+
+  function notify(kind: NotificationKind, roles: string[], text: string): void {
+    pending.push(
+      notifier
+        .notify({
+          kind,
+          workflowId: wf.workflowInfo().workflowId,
+          title: state.title,
+          severity: state.severity,
+          roles,
+          text,
+        })
+        .catch((error: unknown) =>
+          record('notify-failed', `notification (${kind}) failed: ${errorMessage(error)}`),
+        ),
+    );
+  }
+
+  function publish(): void {
+    wf.upsertSearchAttributes([
+      { key: ReportStatus, value: state.reportStatus },
+      { key: ReportDueAt, value: new Date(state.reportDueAt) },
+      { key: IncidentSeverity, value: state.severity },
+      { key: IncidentRunbook, value: state.runbookId },
+      { key: IncidentTeam, value: state.team },
+    ]);
+    const open = state.followUps.filter((f) => f.status === 'open');
+    const lines = [
+      `**Report ${state.reportStatus}** for ${state.severity} ${state.title} (\`${state.incidentId}\`), owner ${state.reportOwner}, due ${state.reportDueAt}`,
+      `Open follow-ups: ${open.length ? open.map((f) => `${f.id} ${f.title} (${f.owner})`).join('; ') : 'none'}`,
+      state.runbookUpdateRequired
+        ? `Runbook update: ${state.runbookUpdate ? `done (${state.runbookUpdate.ref})` : 'required'}`
+        : '',
+    ];
+    wf.setCurrentDetails(lines.filter(Boolean).join('\n\n'));
+  }
+
+  const person = (raw: unknown) =>
+    typeof raw === 'object' && raw && 'by' in raw
+      ? String((raw as { by: unknown }).by).slice(0, 100)
+      : undefined;
+
+  const actions = {
+    submitReport: {
+      validate: (raw: unknown) => {
+        const a = parseArgs(submitReportArgs, raw);
+        if (state.report) throw new Error(`the report was already submitted by ${state.report.by}`);
+        return a;
+      },
+      apply: (a: { by: string; rootCause: string; link?: string }) => {
+        state.report = {
+          by: a.by,
+          rootCause: a.rootCause,
+          submittedAt: now(),
+          ...(a.link ? { link: a.link } : {}),
+        };
+        state.reportStatus = 'Submitted';
+        delete state.nextReportReminderAt;
+        record('report-submitted', `report submitted; root cause: ${a.rootCause.slice(0, 300)}`, a.by);
+        return 'report submitted';
+      },
+    },
+    addFollowUp: {
+      validate: (raw: unknown) => parseArgs(addFollowUpArgs, raw),
+      apply: (a: { title: string; owner: string; dueAt?: string }) => {
+        const id = `FU-${++followUpSeq}`;
+        state.followUps.push({
+          id,
+          title: a.title,
+          owner: a.owner,
+          status: 'open',
+          ...(a.dueAt
+            ? { dueAt: new Date(a.dueAt).toISOString(), nextReminderAt: new Date(a.dueAt).toISOString() }
+            : {}),
+        });
+        record('follow-up-added', `${id}: ${a.title} (owner ${a.owner}${a.dueAt ? `, due ${a.dueAt}` : ''})`);
+        return id;
+      },
+    },
+    completeFollowUp: {
+      validate: (raw: unknown) => {
+        const a = parseArgs(completeFollowUpArgs, raw);
+        const f = state.followUps.find((x) => x.id === a.id);
+        if (!f)
+          throw new Error(
+            `unknown follow-up "${a.id}" (known: ${state.followUps.map((x) => x.id).join(', ') || 'none'})`,
+          );
+        if (f.status === 'done') throw new Error(`follow-up ${a.id} was already done by ${f.doneBy}`);
+        return a;
+      },
+      apply: (a: { id: string; by: string }) => {
+        const f = state.followUps.find((x) => x.id === a.id);
+        if (!f) throw new Error(`unknown follow-up "${a.id}"`);
+        f.status = 'done';
+        f.doneBy = a.by;
+        f.doneAt = now();
+        delete f.nextReminderAt;
+        record('follow-up-done', `${f.id} done: ${f.title}`, a.by);
+        return `follow-up ${f.id} done`;
+      },
+    },
+    markRunbookUpdated: {
+      validate: (raw: unknown) => {
+        const a = parseArgs(markRunbookUpdatedArgs, raw);
+        if (state.runbookUpdate)
+          throw new Error(`the runbook update was already recorded by ${state.runbookUpdate.by}`);
+        return a;
+      },
+      apply: (a: { by: string; ref: string }) => {
+        state.runbookUpdate = { by: a.by, ref: a.ref, at: now() };
+        record('runbook-updated', `runbook updated: ${a.ref}`, a.by);
+        return 'runbook update recorded';
+      },
+    },
+  };
+
+  for (const [name, action] of Object.entries(actions) as [
+    keyof typeof actions,
+    (typeof actions)[keyof typeof actions],
+  ][]) {
+    const defs = postIncidentActions[name];
+    const apply = action.apply as (a: unknown) => string;
+    wf.setHandler(defs.update, (raw: unknown) => apply(action.validate(raw)), {
+      validator: (raw: unknown) => {
+        action.validate(raw);
+      },
+    });
+    wf.setHandler(defs.signal, (raw: unknown) => {
+      try {
+        apply(action.validate(raw));
+      } catch (error) {
+        state.rejectedAttempts++;
+        record('rejected-attempt', `${name} refused: ${errorMessage(error)}`, person(raw));
+      }
+    });
+  }
+  wf.setHandler(postIncidentStatusQuery, () => state);
+
+  record('opened', `report due ${state.reportDueAt}, owner ${state.reportOwner}`);
+  publish();
+
+  function nextReportReminder(afterMs: number): string | undefined {
+    const upcoming = REPORT_REMINDERS_MS.map((d) => resolvedAtMs + d).find((t) => t > afterMs);
+    if (upcoming !== undefined && upcoming < resolvedAtMs + REPORT_DUE_MS) return iso(upcoming);
+    const due = resolvedAtMs + REPORT_DUE_MS;
+    if (afterMs < due) return iso(due);
+    return iso(due + Math.ceil((afterMs - due + 1) / OVERDUE_REMINDER_EVERY_MS) * OVERDUE_REMINDER_EVERY_MS);
+  }
+
+  function handleDeadlines(): void {
+    const t = Date.now();
+    if (!state.report && state.nextReportReminderAt && Date.parse(state.nextReportReminderAt) <= t) {
+      const due = Date.parse(state.reportDueAt);
+      if (t >= due) {
+        if (state.reportStatus !== 'Overdue') {
+          state.reportStatus = 'Overdue';
+          record('report-overdue', `no report ${REPORT_DUE_MS / 3_600_000} hours after resolution`);
+          notify(
+            'report-overdue',
+            ['manager'],
+            `Post-incident report overdue for ${state.incidentId} (owner ${state.reportOwner})`,
+          );
+        } else {
+          notify(
+            'report-overdue',
+            ['manager'],
+            `Post-incident report still overdue for ${state.incidentId} (owner ${state.reportOwner})`,
+          );
+        }
+        notify(
+          'report-reminder',
+          [state.team],
+          `${state.reportOwner}: the report for ${state.incidentId} is overdue`,
+        );
+      } else {
+        const hoursLeft = Math.round((due - t) / 3_600_000);
+        record('report-reminder', `report reminder: due in ${hoursLeft} h`);
+        notify(
+          'report-reminder',
+          [state.team],
+          `${state.reportOwner}: the report for ${state.incidentId} is due in ${hoursLeft} h`,
+        );
+      }
+      state.nextReportReminderAt = nextReportReminder(t);
+    }
+    for (const f of state.followUps) {
+      if (f.status === 'open' && f.nextReminderAt && Date.parse(f.nextReminderAt) <= t) {
+        record('follow-up-overdue', `${f.id} overdue: ${f.title} (owner ${f.owner})`);
+        notify(
+          'follow-up-overdue',
+          [state.team],
+          `Follow-up ${f.id} "${f.title}" for ${state.incidentId} is overdue (owner ${f.owner})`,
+        );
+        f.nextReminderAt = iso(Date.parse(f.nextReminderAt) + OVERDUE_REMINDER_EVERY_MS);
+      }
+    }
+  }
+
+  while (!isPostIncidentComplete(state)) {
+    const wakeups = [
+      state.report ? undefined : state.nextReportReminderAt,
+      ...state.followUps.map((f) => (f.status === 'open' ? f.nextReminderAt : undefined)),
+    ]
+      .filter((x): x is string => x !== undefined)
+      .map((x) => Date.parse(x));
+    const seen = version;
+    const wait = wakeups.length ? Math.max(1, Math.min(...wakeups) - Date.now()) : undefined;
+    if (wait === undefined) await wf.condition(() => version !== seen);
+    else await wf.condition(() => version !== seen, wait, { summary: 'next report or follow-up deadline' });
+    handleDeadlines();
+    publish();
+  }
+  state.completedAt = now();
+  record('completed', 'report, follow-ups and runbook update are done');
+  publish();
+  await Promise.all(pending.splice(0));
+  await wf.condition(wf.allHandlersFinished);
+  return state;
+}
