@@ -1,0 +1,290 @@
+import { performance } from 'node:perf_hooks';
+import { ApplicationFailure } from '@temporalio/activity';
+import { type Admin, Kafka, type KafkaConfig, logLevel, type SASLOptions } from 'kafkajs';
+import { z } from 'zod';
+import type { ProbeActivity } from '../domain/activity-contract.js';
+import type { Finding, FindingStatus } from '../domain/findings.js';
+import { type ErrorKind, makeFinding, parseActivityArgs, withTimeout } from './common.js';
+
+// Probes of the platform's Kafka. Each call uses its own admin client with short timeouts and one retry:
+// kafkajs retries for about half a minute by default, longer than a probe should hang.
+
+export const kafkaConfigSchema = z.object({
+  brokers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')).min(1),
+  clientId: z.string().min(1).default('fte-incident-response'),
+  connectionTimeoutMs: z.number().int().positive().default(3000),
+  requestTimeoutMs: z.number().int().positive().default(5000),
+  ssl: z.boolean().default(false),
+  sasl: z
+    .object({
+      mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
+      username: z.string().min(1),
+      password: z.string().min(1),
+    })
+    .optional(),
+});
+export type KafkaDependencies = z.input<typeof kafkaConfigSchema>;
+
+/** kafkaConsumerLag is down when the total lag exceeds the threshold times this, unless args say otherwise. */
+export const DEFAULT_LAG_DOWN_FACTOR = 10;
+
+type Config = z.output<typeof kafkaConfigSchema>;
+
+function clientConfig(cfg: Config, brokers: string[] = cfg.brokers): KafkaConfig {
+  return {
+    clientId: cfg.clientId,
+    brokers,
+    connectionTimeout: cfg.connectionTimeoutMs,
+    requestTimeout: cfg.requestTimeoutMs,
+    retry: { retries: 1, initialRetryTime: 100, maxRetryTime: 1000 },
+    logLevel: logLevel.NOTHING,
+    ssl: cfg.ssl,
+    // The schema admits only the mechanisms kafkajs knows, each with username and password.
+    ...(cfg.sasl ? { sasl: cfg.sasl as SASLOptions } : {}),
+  };
+}
+
+/** Connects an admin client, runs `work`, disconnects; bounded as a whole. */
+async function withAdmin<T>(
+  cfg: Config,
+  what: string,
+  work: (admin: Admin) => Promise<T>,
+  brokers?: string[],
+) {
+  const admin = new Kafka(clientConfig(cfg, brokers)).admin();
+  const bound = cfg.connectionTimeoutMs * 2 + cfg.requestTimeoutMs * 4 + 2000;
+  try {
+    return await withTimeout(
+      bound,
+      what,
+      (async () => {
+        await admin.connect();
+        return work(admin);
+      })(),
+    );
+  } finally {
+    await Promise.race([admin.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
+  }
+}
+
+/** kafkajs wraps the cause (e.g. ECONNREFUSED) in retry errors; the innermost message says the most. */
+export function describeKafkaError(error: unknown): { kind: ErrorKind; message: string } {
+  if (error instanceof ApplicationFailure && error.type)
+    return { kind: error.type as ErrorKind, message: error.message };
+  const messages: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current && depth < 5; depth++) {
+    const e = current as { message?: unknown; cause?: unknown; originalError?: unknown };
+    if (typeof e.message === 'string' && e.message && !messages.includes(e.message)) messages.push(e.message);
+    current = e.originalError ?? e.cause;
+  }
+  const message = messages.join(': ') || String(error);
+  const kind: ErrorKind = /timed? ?out|timeout/i.test(message)
+    ? 'TimeoutError'
+    : /connect|ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|broker|closed/i.test(message)
+      ? 'UnavailableError'
+      : /authori[sz]|authenticat|SASL/i.test(message)
+        ? 'ForbiddenError'
+        : 'ServerError';
+  return { kind, message };
+}
+
+const clusterArgs = z.object({ expectedBrokers: z.number().int().positive().optional() });
+const lagArgs = z.object({
+  group: z.string().min(1),
+  threshold: z.number().int().min(0),
+  topic: z.string().min(1).optional(),
+  downFactor: z.number().gt(1).default(DEFAULT_LAG_DOWN_FACTOR),
+});
+
+export interface PartitionLag {
+  topic: string;
+  partition: number;
+  committed: number;
+  logEnd: number;
+  lag: number;
+}
+
+/** Lag of one partition as Kafka's own tool reports it; null where the group has no committed offset. */
+export function partitionLag(committed: number, logEnd: number): number | null {
+  return committed < 0 ? null : Math.max(0, logEnd - committed);
+}
+
+export function kafkaActivities(deps: KafkaDependencies) {
+  const cfg = kafkaConfigSchema.parse(deps);
+  const known = cfg.sasl ? [cfg.sasl.password] : [];
+  const where = cfg.brokers.join(',');
+  const finding = (
+    probe: string,
+    status: FindingStatus,
+    summary: string,
+    metrics: Finding['metrics'] = {},
+    evidence: string[] = [],
+  ) => makeFinding(probe, status, summary, metrics, evidence, known);
+
+  const kafkaCluster: ProbeActivity = async (input) => {
+    const args = parseActivityArgs(clusterArgs, input.args, 'kafkaCluster');
+    const started = performance.now();
+    let cluster: Awaited<ReturnType<Admin['describeCluster']>>;
+    try {
+      cluster = await withAdmin(cfg, `Kafka at ${where}`, (admin) => admin.describeCluster());
+    } catch (error) {
+      const p = describeKafkaError(error);
+      const after = ((performance.now() - started) / 1000).toFixed(1);
+      return finding(
+        input.probeId,
+        'down',
+        `cannot reach Kafka at ${where} (gave up after ${after} s): ${p.message}`,
+        {
+          error: p.kind,
+        },
+      );
+    }
+    const latencyMs = Math.round(performance.now() - started);
+    const controller = cluster.brokers.find((b) => b.nodeId === cluster.controller);
+    const problems: string[] = [];
+    if (!controller) problems.push(`no controller among the ${cluster.brokers.length} brokers`);
+    else {
+      const address = `${controller.host}:${controller.port}`;
+      try {
+        await withAdmin(cfg, `Kafka controller at ${address}`, (admin) => admin.describeCluster(), [address]);
+      } catch (error) {
+        problems.push(
+          `controller ${controller.nodeId} at ${address} is unreachable: ${describeKafkaError(error).message}`,
+        );
+      }
+    }
+    if (args.expectedBrokers !== undefined && cluster.brokers.length < args.expectedBrokers) {
+      problems.push(`${cluster.brokers.length} of ${args.expectedBrokers} expected brokers are up`);
+    }
+    const metrics = {
+      brokers: cluster.brokers.length,
+      controllerId: cluster.controller ?? -1,
+      controllerReachable: Boolean(controller) && !problems.some((p) => p.startsWith('controller')),
+      clusterId: cluster.clusterId,
+      latencyMs,
+    };
+    const evidence = cluster.brokers.map((b) => `broker ${b.nodeId} at ${b.host}:${b.port}`);
+    if (problems.length > 0) {
+      return finding(
+        input.probeId,
+        'degraded',
+        `Kafka at ${where}: ${problems.join('; ')}`,
+        metrics,
+        evidence,
+      );
+    }
+    return finding(
+      input.probeId,
+      'ok',
+      `Kafka cluster ${cluster.clusterId}: ${cluster.brokers.length} brokers, controller ${cluster.controller} reachable (${latencyMs} ms)`,
+      metrics,
+      evidence,
+    );
+  };
+
+  const kafkaConsumerLag: ProbeActivity = async (input) => {
+    const args = parseActivityArgs(lagArgs, input.args, 'kafkaConsumerLag');
+    try {
+      return await withAdmin(cfg, `Kafka at ${where}`, async (admin) => {
+        const [described, offsets] = await Promise.all([
+          admin.describeGroups([args.group]),
+          admin.fetchOffsets({ groupId: args.group, ...(args.topic ? { topics: [args.topic] } : {}) }),
+        ]);
+        const group = described.groups.find((g) => g.groupId === args.group);
+        const state = group?.state ?? 'Unknown';
+        const members = group?.members.length ?? 0;
+        const partitions: PartitionLag[] = [];
+        let uncommitted = 0;
+        const missingTopics: string[] = [];
+        for (const { topic, partitions: committed } of offsets) {
+          let ends: Awaited<ReturnType<Admin['fetchTopicOffsets']>>;
+          try {
+            ends = await admin.fetchTopicOffsets(topic);
+          } catch (error) {
+            missingTopics.push(`${topic} (${describeKafkaError(error).message})`);
+            continue;
+          }
+          const endOf = new Map(ends.map((e) => [e.partition, Number(e.high)]));
+          for (const p of committed) {
+            const logEnd = endOf.get(p.partition) ?? 0;
+            const lag = partitionLag(Number(p.offset), logEnd);
+            if (lag === null) uncommitted++;
+            else partitions.push({ topic, partition: p.partition, committed: Number(p.offset), logEnd, lag });
+          }
+        }
+        return lagFinding(
+          input.probeId,
+          args,
+          { state, members, partitions, uncommitted, missingTopics },
+          finding,
+        );
+      });
+    } catch (error) {
+      const p = describeKafkaError(error);
+      return finding(
+        input.probeId,
+        'unknown',
+        `cannot read the lag of consumer group ${args.group} from Kafka at ${where}: ${p.message}`,
+        { error: p.kind },
+      );
+    }
+  };
+
+  return { kafkaCluster, kafkaConsumerLag };
+}
+
+function lagFinding(
+  probe: string,
+  args: z.output<typeof lagArgs>,
+  seen: {
+    state: string;
+    members: number;
+    partitions: PartitionLag[];
+    uncommitted: number;
+    missingTopics: string[];
+  },
+  finding: (p: string, s: FindingStatus, summary: string, m?: Finding['metrics'], e?: string[]) => Finding,
+): Finding {
+  const { state, members, partitions, uncommitted, missingTopics } = seen;
+  const groupText = `consumer group ${args.group}${args.topic ? ` on ${args.topic}` : ''}`;
+  if (partitions.length === 0) {
+    const why =
+      state === 'Dead' || state === 'Unknown'
+        ? `${groupText} does not exist (no members and no committed offsets)`
+        : `${groupText} (${state}, ${members} members) has no committed offsets yet`;
+    return finding(
+      probe,
+      'unknown',
+      why,
+      { members, state },
+      missingTopics.map((t) => `topic ${t} unreadable`),
+    );
+  }
+  const totalLag = partitions.reduce((sum, p) => sum + p.lag, 0);
+  const maxLag = Math.max(...partitions.map((p) => p.lag));
+  const downAt = args.threshold * args.downFactor;
+  const status: FindingStatus = totalLag > downAt ? 'down' : totalLag > args.threshold ? 'degraded' : 'ok';
+  const notes = [
+    `${state}, ${members} ${members === 1 ? 'member' : 'members'}`,
+    ...(uncommitted ? [`${uncommitted} partitions without a committed offset not counted`] : []),
+    ...(missingTopics.length ? [`unreadable topics: ${missingTopics.join(', ')}`] : []),
+  ];
+  const evidence = [...partitions]
+    .sort((a, b) => b.lag - a.lag || a.topic.localeCompare(b.topic) || a.partition - b.partition)
+    .map((p) => `${p.topic}[${p.partition}] committed ${p.committed} log-end ${p.logEnd} lag ${p.lag}`);
+  return finding(
+    probe,
+    status,
+    `${groupText}: total lag ${totalLag} over ${partitions.length} partitions (threshold ${args.threshold}, down above ${downAt}; ${notes.join('; ')})`,
+    {
+      totalLag,
+      maxPartitionLag: maxLag,
+      partitions: partitions.length,
+      threshold: args.threshold,
+      members,
+      state,
+    },
+    evidence,
+  );
+}

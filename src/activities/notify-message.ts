@@ -1,0 +1,119 @@
+import type { NotificationKind } from '../domain/activity-contract.js';
+import type { Severity } from '../domain/severity.js';
+
+/** One message as it goes out to every target; `recipients` are the people it is meant for. */
+export interface OutgoingMessage {
+  kind: NotificationKind | 'team-message';
+  workflowId: string;
+  title: string;
+  severity?: Severity;
+  text: string;
+  roles: string[];
+  waitingFor?: string;
+  command?: string;
+  /** The incident workflow in the Temporal UI. */
+  link: string;
+}
+
+export function workflowLink(temporalUiUrl: string, namespace: string, workflowId: string): string {
+  const base = temporalUiUrl.replace(/\/+$/, '');
+  return `${base}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}
+
+const truncate = (text: string, max: number) => (text.length > max ? `${text.slice(0, max - 1)}…` : text);
+
+/** Slack mrkdwn treats &, < and > as control characters. */
+const escapeMrkdwn = (text: string) =>
+  text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+interface SlackText {
+  type: 'plain_text' | 'mrkdwn';
+  text: string;
+}
+export type SlackBlock =
+  | { type: 'header'; text: SlackText }
+  | { type: 'section'; text?: SlackText; fields?: SlackText[] }
+  | {
+      type: 'actions';
+      elements: { type: 'button'; text: SlackText; url: string; action_id: string }[];
+    }
+  | { type: 'context'; elements: SlackText[] };
+
+export interface SlackMessage {
+  text: string;
+  blocks: SlackBlock[];
+}
+
+const heading = (m: OutgoingMessage) => (m.severity ? `${m.severity} · ${m.title}` : m.title);
+
+/** A Block Kit message: what happened, how bad, what the incident waits for, a link, the exact command. */
+export function slackMessage(m: OutgoingMessage, recipients: string[]): SlackMessage {
+  const mrkdwn = (text: string): SlackText => ({ type: 'mrkdwn', text });
+  const fields = [
+    ...(m.severity ? [mrkdwn(`*Severity*\n${m.severity}`)] : []),
+    mrkdwn(`*Event*\n${m.kind}`),
+    ...(m.waitingFor ? [mrkdwn(`*Waiting for*\n${escapeMrkdwn(truncate(m.waitingFor, 1_900))}`)] : []),
+    mrkdwn(`*For*\n${escapeMrkdwn(truncate(recipients.join(', '), 1_900))}`),
+  ];
+  const blocks: SlackBlock[] = [
+    { type: 'header', text: { type: 'plain_text', text: truncate(heading(m), 150) } },
+    { type: 'section', text: mrkdwn(escapeMrkdwn(truncate(m.text, 2_900))) },
+    { type: 'section', fields },
+  ];
+  if (m.command) {
+    blocks.push({
+      type: 'section',
+      text: mrkdwn(`*Run:*\n\`\`\`${escapeMrkdwn(truncate(m.command, 2_800))}\`\`\``),
+    });
+  }
+  blocks.push(
+    {
+      type: 'actions',
+      elements: [
+        {
+          type: 'button',
+          text: { type: 'plain_text', text: 'Open in Temporal UI' },
+          url: m.link,
+          action_id: 'open-workflow',
+        },
+      ],
+    },
+    { type: 'context', elements: [mrkdwn(`Workflow <${m.link}|${escapeMrkdwn(m.workflowId)}>`)] },
+  );
+  return { text: truncate(`${heading(m)}: ${m.text}`, 3_000), blocks };
+}
+
+/** The body of a generic JSON webhook target. */
+export function webhookPayload(m: OutgoingMessage, recipients: string[], sentAt: string) {
+  return {
+    kind: m.kind,
+    workflowId: m.workflowId,
+    title: m.title,
+    severity: m.severity ?? null,
+    text: m.text,
+    waitingFor: m.waitingFor ?? null,
+    command: m.command ?? null,
+    link: m.link,
+    roles: m.roles,
+    recipients,
+    sentAt,
+  };
+}
+
+/** The log target's one structured line (the caller redacts it). */
+export function logLine(m: OutgoingMessage, recipients: string[], at: string): string {
+  return JSON.stringify({
+    level: 'info',
+    event: 'notification',
+    at,
+    kind: m.kind,
+    severity: m.severity,
+    workflowId: m.workflowId,
+    title: m.title,
+    text: m.text,
+    waitingFor: m.waitingFor,
+    command: m.command,
+    link: m.link,
+    recipients,
+  });
+}
