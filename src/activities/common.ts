@@ -6,7 +6,10 @@ import { boundFinding, type Finding, type FindingStatus } from '../domain/findin
 // anything leaves an activity: findings, errors and log lines.
 const SECRET_PATTERNS: [RegExp, string][] = [
   [/\b([a-z][a-z0-9+.-]*:\/\/)([^:/?#@\s]+):([^@/\s]+)@/gi, '$1$2:[REDACTED]@'],
-  [/\b(authorization|proxy-authorization)(["']?\s*[:=]\s*["']?)(bearer|basic|token)?\s*[^\s"',;]+/gi, '$1$2$3 [REDACTED]'],
+  [
+    /\b(authorization|proxy-authorization)(["']?\s*[:=]\s*["']?)(bearer|basic|token)?\s*[^\s"',;]+/gi,
+    '$1$2$3 [REDACTED]',
+  ],
   [/\bbearer\s+[a-z0-9._~+/=-]{8,}/gi, 'Bearer [REDACTED]'],
   [
     /\b([a-z0-9_]*(?:password|passwd|pwd|secret|token|api[_-]?key|apikey|auth[_-]?token|access[_-]?key|private[_-]?key|client[_-]?secret)[a-z0-9_]*)(["']?\s*[:=]\s*["']?)[^\s"',;&]+/gi,
@@ -56,11 +59,24 @@ export type ErrorKind =
   | 'UnavailableError'
   | 'ServerError';
 
-const NON_RETRYABLE: ReadonlySet<ErrorKind> = new Set(['BadRequestError', 'ForbiddenError', 'NotFoundError', 'PreconditionFailedError']);
+const NON_RETRYABLE: ReadonlySet<ErrorKind> = new Set([
+  'BadRequestError',
+  'ForbiddenError',
+  'NotFoundError',
+  'PreconditionFailedError',
+]);
 
 /** A classified, redacted activity failure: bad requests and permission problems are never retried. */
-export function activityError(kind: ErrorKind, message: string, known: readonly string[] = []): ApplicationFailure {
-  return ApplicationFailure.create({ type: kind, message: redact(message, known), nonRetryable: NON_RETRYABLE.has(kind) });
+export function activityError(
+  kind: ErrorKind,
+  message: string,
+  known: readonly string[] = [],
+): ApplicationFailure {
+  return ApplicationFailure.create({
+    type: kind,
+    message: redact(message, known),
+    nonRetryable: NON_RETRYABLE.has(kind),
+  });
 }
 
 /** Validates activity arguments; a bad argument is a BadRequestError that names the field. */
@@ -75,7 +91,10 @@ export function parseActivityArgs<S extends z.ZodType>(schema: S, args: unknown,
 export async function withTimeout<T>(ms: number, what: string, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(activityError('TimeoutError', `${what} did not answer within ${ms} ms`)), ms);
+    timer = setTimeout(
+      () => reject(activityError('TimeoutError', `${what} did not answer within ${ms} ms`)),
+      ms,
+    );
   });
   try {
     return await Promise.race([work, timeout]);

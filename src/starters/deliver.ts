@@ -1,4 +1,4 @@
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
 import { matchRunbook, scopeOf, type Alert } from '../domain/alerts.js';
 import type { IncidentTrigger } from '../domain/commands.js';
 import { incidentWorkflowId } from '../domain/incident-key.js';
@@ -12,6 +12,8 @@ export interface Delivery {
   runbookId: string;
   scope: string;
   alerts: number;
+  /** False when only resolved alerts came for an incident that is no longer open: nothing to tell. */
+  delivered: boolean;
 }
 
 export interface StartOptions {
@@ -24,7 +26,7 @@ type MatchableRunbook = Pick<Runbook, 'id' | 'title' | 'match'>;
 /**
  * Routes alerts to runbooks (the fallback runbook when none matches) and delivers each group to the incident
  * of (runbook, scope) with signalWithStart: the first delivery opens the incident, later and concurrent ones
- * join it. Resolved alerts are delivered too.
+ * join it. Resolved alerts are delivered to an open incident and dropped when it is already closed.
  */
 export async function deliverAlerts(
   options: StartOptions,
@@ -43,14 +45,25 @@ export async function deliverAlerts(
     groups.set(key, group);
   }
   return Promise.all(
-    [...groups.entries()].map(async ([workflowId, g]) => {
+    [...groups.entries()].map(async ([workflowId, g]): Promise<Delivery> => {
+      const result = { workflowId, runbookId: g.runbook.id, scope: g.scope, alerts: g.alerts.length };
+      if (g.alerts.every((a) => a.status === 'resolved')) {
+        // A late "resolved" must not open a new incident (and page people) for one that is already closed.
+        try {
+          await options.client.workflow.getHandle(workflowId).signal(alertsSignal, { alerts: g.alerts });
+          return { ...result, delivered: true };
+        } catch (error) {
+          if (error instanceof WorkflowNotFoundError) return { ...result, delivered: false };
+          throw error;
+        }
+      }
       await signalIncident(
         options,
         { runbookId: g.runbook.id, scope: g.scope, source },
         g.alerts,
         g.runbook.title,
       );
-      return { workflowId, runbookId: g.runbook.id, scope: g.scope, alerts: g.alerts.length };
+      return { ...result, delivered: true };
     }),
   );
 }

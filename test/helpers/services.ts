@@ -3,7 +3,7 @@ import { inject } from 'vitest';
 import pg from 'pg';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
+import proto from '@temporalio/proto';
 import { searchAttributeKeys } from '../../src/workflows/search-attributes.js';
 
 export const services = () => inject('services');
@@ -59,9 +59,10 @@ export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
 }
 
 export async function registerSearchAttributes(connection: Connection, namespace: string): Promise<void> {
-  const searchAttributes: Record<string, temporal.api.enums.v1.IndexedValueType> = {};
+  const { IndexedValueType } = proto.temporal.api.enums.v1;
+  const searchAttributes: Record<string, proto.temporal.api.enums.v1.IndexedValueType> = {};
   for (const key of searchAttributeKeys) {
-    searchAttributes[key.name] = temporal.api.enums.v1.IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`];
+    searchAttributes[key.name] = IndexedValueType[`INDEXED_VALUE_TYPE_${key.type}`];
   }
   await connection.operatorService.addSearchAttributes({ namespace, searchAttributes });
 }

@@ -1,0 +1,103 @@
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { z } from 'zod';
+import { parseEnv } from '../config.js';
+import { contactsSchema } from '../domain/contacts.js';
+import { gmailActivities } from './gmail.js';
+import { httpActivities } from './http.js';
+import { kafkaActivities } from './kafka.js';
+import { kubernetesActivities, loadKubeConfig } from './kubernetes.js';
+import { applyMigrations, ledgerActivities } from './ledger.js';
+import { notifyActivities } from './notify.js';
+import { postgresActivities } from './postgres.js';
+import { parseYamlFile, runbookActivities } from './runbooks.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+const url = z.url();
+const list = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((x) => x.trim())
+      .filter(Boolean),
+  )
+  .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port[,host:port…]')).min(1));
+
+/** Where the worker finds the platform it protects and its own ledger; one schema, errors name the variable. */
+export const activityEnvSchema = z.object({
+  RUNBOOKS_DIR: z.string().min(1).default(`${root}runbooks`),
+  CONTACTS_FILE: z.string().min(1).default(`${root}config/contacts.yaml`),
+  LEDGER_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL'),
+  PLATFORM_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL'),
+  KAFKA_BROKERS: list,
+  KUBECONFIG: z.string().min(1).optional(),
+  FTE_API_URL: url.default('http://127.0.0.1:8000'),
+  FTE_API_ADMIN_TOKEN: z.string().min(1).optional(),
+  GMAIL_WATCH_URL: url.optional(),
+  OPENAI_STATUS_URL: url.default('https://status.openai.com'),
+  TWILIO_STATUS_URL: url.default('https://status.twilio.com'),
+  TEMPORAL_UI_URL: url.default('http://127.0.0.1:8233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+});
+export type ActivityEnv = z.output<typeof activityEnvSchema>;
+
+/** Everything activities need from the outside world, created once per worker process. */
+export interface ActivityDependencies {
+  env: ActivityEnv;
+  processEnv: NodeJS.ProcessEnv;
+  ledgerPool: pg.Pool;
+  close(): Promise<void>;
+}
+
+/** Reads the configuration, opens the ledger pool and applies the ledger migrations. */
+export async function loadActivityDependencies(
+  processEnv: NodeJS.ProcessEnv = process.env,
+): Promise<ActivityDependencies> {
+  const env = parseEnv(activityEnvSchema, processEnv);
+  const ledgerPool = new pg.Pool({
+    connectionString: env.LEDGER_DATABASE_URL,
+    max: 5,
+    application_name: 'fte-incident-response',
+  });
+  ledgerPool.on('error', () => {
+    // An idle client lost its connection; the next query reconnects. Nothing to do here.
+  });
+  try {
+    await applyMigrations(ledgerPool);
+  } catch (error) {
+    await ledgerPool.end();
+    throw error;
+  }
+  return { env, processEnv, ledgerPool, close: () => ledgerPool.end() };
+}
+
+/** The activity registry the worker serves; names are the ones runbooks and workflows call. */
+export function createActivities(deps: ActivityDependencies) {
+  const { env } = deps;
+  return {
+    ...runbookActivities({ runbooksDir: env.RUNBOOKS_DIR, contactsFile: env.CONTACTS_FILE }),
+    ...ledgerActivities({ pool: deps.ledgerPool }),
+    ...notifyActivities({
+      contacts: async () => (await parseYamlFile(env.CONTACTS_FILE, contactsSchema)).value,
+      env: deps.processEnv,
+      temporalUiUrl: env.TEMPORAL_UI_URL,
+      namespace: env.TEMPORAL_NAMESPACE,
+    }),
+    ...kubernetesActivities({ kubeConfig: loadKubeConfig(env.KUBECONFIG) }),
+    ...postgresActivities({
+      platformDb: { connectionString: env.PLATFORM_DATABASE_URL },
+      ledgerPool: deps.ledgerPool,
+    }),
+    ...kafkaActivities({ brokers: env.KAFKA_BROKERS }),
+    ...httpActivities({
+      apiBaseUrl: env.FTE_API_URL,
+      statusPages: { openai: env.OPENAI_STATUS_URL, twilio: env.TWILIO_STATUS_URL },
+    }),
+    ...gmailActivities({
+      watchUrl: env.GMAIL_WATCH_URL ?? `${env.FTE_API_URL.replace(/\/+$/, '')}/admin/gmail/watch`,
+      ...(env.FTE_API_ADMIN_TOKEN ? { token: env.FTE_API_ADMIN_TOKEN } : {}),
+    }),
+  };
+}

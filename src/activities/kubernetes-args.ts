@@ -1,0 +1,79 @@
+import { z } from 'zod';
+
+// Argument schemas of the Kubernetes probes and actions, as runbooks write them.
+
+const dnsLabel = z
+  .string()
+  .min(1)
+  .max(63)
+  .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a Kubernetes name (lowercase letters, digits and "-")');
+const objectName = z
+  .string()
+  .min(1)
+  .max(253)
+  .regex(/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/, 'must be a Kubernetes object name');
+
+export const podsArgs = z.object({
+  namespace: dnsLabel,
+  selector: z
+    .string()
+    .max(500)
+    .regex(/^[A-Za-z0-9._/\-=!,() ]*$/, 'must be a label selector such as app=postgres')
+    .optional(),
+});
+
+export const workloadKind = z.enum(['deployment', 'statefulset']);
+export type WorkloadKind = z.infer<typeof workloadKind>;
+
+export const logsArgs = z.object({
+  namespace: dnsLabel,
+  kind: workloadKind,
+  name: objectName,
+  tail: z.number().int().min(1).max(1000).default(50),
+  filter: z.string().min(1).max(200).optional(),
+});
+
+export const rolloutStatusArgs = z.object({ namespace: dnsLabel, kind: workloadKind, name: objectName });
+
+export const hpaArgs = z.object({ namespace: dnsLabel, name: objectName });
+
+export const secretKeyArgs = z.object({
+  namespace: dnsLabel,
+  secret: objectName,
+  key: z
+    .string()
+    .min(1)
+    .max(253)
+    .regex(/^[-._a-zA-Z0-9]+$/, 'must be a Secret key (letters, digits, "-", "_" and ".")'),
+});
+
+export const rolloutRestartArgs = z.object({
+  namespace: dnsLabel,
+  kind: z.literal('deployment'),
+  name: objectName,
+});
+
+export const restartStatefulSetPodArgs = z
+  .object({
+    namespace: dnsLabel,
+    statefulset: objectName,
+    pod: objectName,
+    /** The uid the plan saw; the pod is deleted only while it is still that pod. */
+    expectUid: z.string().min(1).max(64).optional(),
+  })
+  .refine((a) => new RegExp(`^${a.statefulset.replace(/\./g, '\\.')}-\\d+$`).test(a.pod), {
+    path: ['pod'],
+    message: 'must be a pod of the statefulset (<statefulset>-<ordinal>)',
+  });
+
+export const scaleDeploymentArgs = z.object({
+  namespace: dnsLabel,
+  name: objectName,
+  replicas: z.number().int().min(1).max(100),
+});
+
+export const raiseHpaMaxArgs = z.object({
+  namespace: dnsLabel,
+  name: objectName,
+  maxReplicas: z.number().int().min(1).max(1000),
+});
