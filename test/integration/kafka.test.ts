@@ -95,7 +95,8 @@ describe('kafkaCluster', () => {
     expect(f.status).toBe('ok');
     expect(f.metrics).toMatchObject({ brokers: 1, controllerReachable: true });
     expect(f.summary).toMatch(/1 brokers, controller \d+ reachable/);
-    expect(f.evidence).toEqual([expect.stringMatching(/^broker \d+ at .+:19092$/)]);
+    const port = services().kafkaBrokers[0]?.split(':')[1];
+    expect(f.evidence).toEqual([expect.stringMatching(new RegExp(`^broker \\d+ at .+:${port}$`))]);
   });
 
   it('is degraded when fewer brokers are up than expected', async () => {
