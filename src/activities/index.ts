@@ -8,6 +8,7 @@ import { httpActivities } from './http.js';
 import { kafkaActivities } from './kafka.js';
 import { kubernetesActivities, loadKubeConfig } from './kubernetes.js';
 import { applyMigrations, ledgerActivities } from './ledger.js';
+import { lazyTemporalClient, monitorActivities } from './monitor.js';
 import { notifyActivities } from './notify.js';
 import { postgresActivities } from './postgres.js';
 import { parseYamlFile, runbookActivities } from './runbooks.js';
@@ -94,6 +95,11 @@ export function createActivities(deps: ActivityDependencies) {
     ...httpActivities({
       apiBaseUrl: env.FTE_API_URL,
       statusPages: { openai: env.OPENAI_STATUS_URL, twilio: env.TWILIO_STATUS_URL },
+    }),
+    ...monitorActivities({
+      client: lazyTemporalClient(deps.processEnv),
+      runbooksDir: env.RUNBOOKS_DIR,
+      contactsFile: env.CONTACTS_FILE,
     }),
     ...gmailActivities({
       watchUrl: env.GMAIL_WATCH_URL ?? `${env.FTE_API_URL.replace(/\/+$/, '')}/admin/gmail/watch`,

@@ -8,6 +8,7 @@ import type {
   ProbeInput,
 } from '../../src/domain/activity-contract.js';
 import type { Finding, FindingStatus } from '../../src/domain/findings.js';
+import type { Alert } from '../../src/domain/alerts.js';
 import { runbookActivities } from '../../src/activities/runbooks.js';
 import { contactsFile, runbooksDir } from './paths.js';
 
@@ -52,6 +53,7 @@ export class FakePlatform {
   probeCalls: ProbeInput[] = [];
   actionCalls: { name: string; input: ActionInput; attempt: number }[] = [];
   notifications: Notification[] = [];
+  monitorAlerts: Alert[] = [];
   ledger: LedgerEvent[] = [];
   private behaviour: Record<string, ActionBehaviour> = {};
   private applied = new Set<string>();
@@ -121,6 +123,10 @@ export class FakePlatform {
       notify: async (n: Notification): Promise<NotifyResult> => {
         this.notifications.push(n);
         return { delivered: n.roles.length, failed: 0 };
+      },
+      deliverMonitorAlerts: async ({ alerts }: { alerts: Alert[] }) => {
+        this.monitorAlerts.push(...alerts);
+        return [];
       },
       recordIncidentEvent: async (e: LedgerEvent) => {
         if (!this.ledger.some((x) => x.eventId === e.eventId)) this.ledger.push(e);
