@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# `make start`: the Temporal dev server (UI on 8233) and the worker, in the foreground.
-# Ctrl-C stops what this script started and keeps the data in .data/.
+# `make start`: the whole product on this machine. The Temporal dev server (UI on 8233), PostgreSQL, Kafka,
+# the simulated FTE platform (Kubernetes API, fte-api, status pages) as the default target, the worker, the
+# Alertmanager receiver and the monitor schedules. Ctrl-C stops what this script started; data stays in .data/.
+#
+# To run against a real platform instead of the sandbox, set SANDBOX=off and the worker's variables
+# (KUBECONFIG, PLATFORM_DATABASE_URL, LEDGER_DATABASE_URL, KAFKA_BROKERS, FTE_API_URL, ...; see README).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -8,35 +12,92 @@ cd "$ROOT"
 export TEMPORAL_PORT="${TEMPORAL_PORT:-7233}"
 export TEMPORAL_UI_PORT="${TEMPORAL_UI_PORT:-8233}"
 export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:$TEMPORAL_PORT}"
+export TEMPORAL_UI_URL="${TEMPORAL_UI_URL:-http://127.0.0.1:$TEMPORAL_UI_PORT}"
+export RECEIVER_PORT="${RECEIVER_PORT:-8088}"
+export SANDBOX_CONTROL_PORT="${SANDBOX_CONTROL_PORT:-8090}"
+SANDBOX="${SANDBOX:-on}"
+DATA="$ROOT/.data"
+mkdir -p "$DATA"
 
 bash scripts/deps.sh
 
-started_temporal=0
-if ! bash scripts/temporal.sh status >/dev/null 2>&1; then
-  bash scripts/temporal.sh start
-  started_temporal=1
-fi
-
+started=()
 children=()
 cleanup() {
+  # Ctrl-C also reaches a pager or tee reading our output: keep stopping even if writing fails.
   trap - INT TERM EXIT
+  trap '' PIPE
+  echo
+  echo "stopping..."
   for pid in "${children[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${children[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ "$started_temporal" == 1 ]]; then bash scripts/temporal.sh stop; fi
+  for ((i = ${#started[@]} - 1; i >= 0; i--)); do bash "scripts/${started[$i]}.sh" stop >/dev/null 2>&1 || true; done
   echo "stopped; data kept in .data/"
 }
 trap cleanup INT TERM EXIT
 
+service() {
+  if ! bash "scripts/$1.sh" status >/dev/null 2>&1; then
+    bash "scripts/$1.sh" start
+    started+=("$1")
+  fi
+}
+
+service temporal
+if [[ "$SANDBOX" == on ]]; then
+  service postgres
+  service kafka
+  export POSTGRES_ADMIN_URL KAFKA_BROKERS SANDBOX_ENV_FILE SANDBOX_KUBECONFIG
+  POSTGRES_ADMIN_URL="$(bash scripts/postgres.sh url)"
+  KAFKA_BROKERS="127.0.0.1:${KAFKA_PORT:-19092}"
+  SANDBOX_ENV_FILE="$DATA/sandbox/env"
+  SANDBOX_KUBECONFIG="$DATA/sandbox/kubeconfig"
+  mkdir -p "$DATA/sandbox"
+  rm -f "$SANDBOX_ENV_FILE"
+  node_modules/.bin/tsx src/sandbox/main.ts &
+  children+=("$!")
+  for _ in $(seq 1 120); do
+    [[ -s "$SANDBOX_ENV_FILE" ]] && break
+    kill -0 "${children[-1]}" 2>/dev/null || { echo "the sandbox failed to start" >&2; exit 1; }
+    sleep 0.5
+  done
+  [[ -s "$SANDBOX_ENV_FILE" ]] || { echo "the sandbox did not come up within 60 s" >&2; exit 1; }
+  set -a
+  # shellcheck disable=SC1090
+  source "$SANDBOX_ENV_FILE"
+  set +a
+fi
+
+# The receiver's token: generated once, kept in .data (git-ignored), readable only by this user.
+TOKEN_FILE="${RECEIVER_TOKEN_FILE:-$DATA/receiver-token}"
+if [[ -z "${RECEIVER_TOKEN:-}" && ! -s "$TOKEN_FILE" ]]; then
+  (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$TOKEN_FILE")
+fi
+[[ -n "${RECEIVER_TOKEN:-}" ]] || export RECEIVER_TOKEN_FILE="$TOKEN_FILE"
+
 node_modules/.bin/tsx src/worker.ts &
 children+=("$!")
+node_modules/.bin/tsx src/starters/receiver.ts &
+children+=("$!")
+node bin/incidentctl.js schedules apply
 
+token_ref='$(cat .data/receiver-token)'
+[[ -n "${RECEIVER_TOKEN:-}" ]] && token_ref='$RECEIVER_TOKEN'
 cat <<MSG
 
-  Temporal UI:      http://127.0.0.1:$TEMPORAL_UI_PORT
-  Temporal address: $TEMPORAL_ADDRESS (namespace default, task queue incident-response)
+  Temporal UI:   $TEMPORAL_UI_URL
+  Receiver:      http://127.0.0.1:$RECEIVER_PORT/webhooks/alertmanager  (bearer token in ${RECEIVER_TOKEN_FILE:-RECEIVER_TOKEN})
+  Operator CLI:  npx incidentctl list
+
+  Break the simulated platform, then fire the alert Alertmanager would send:
+    curl -X POST http://127.0.0.1:$SANDBOX_CONTROL_PORT/scenarios/api-down
+    curl -H "Authorization: Bearer $token_ref" -H 'Content-Type: application/json' \\
+      --data @docs/examples/alertmanager-all-channels-down.json http://127.0.0.1:$RECEIVER_PORT/webhooks/alertmanager
+  Then: npx incidentctl show all-channels-down   and   npx incidentctl approve all-channels-down restart-api --as carol
+
   Press Ctrl-C to stop.
 
 MSG
 
-# Stop everything as soon as any child exits (a crashed worker must not look healthy).
+# Stop everything as soon as any child exits: a crashed worker must not look healthy.
 wait -n "${children[@]}" || true

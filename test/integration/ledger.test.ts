@@ -9,13 +9,16 @@ import { applyMigrations, ledgerActivities } from '../../src/activities/ledger.j
 import { createTestDatabase, uniqueName } from '../helpers/services.js';
 import { projectRoot as repoRoot } from '../helpers/paths.js';
 
+// Dropping a test database ends whatever connection is still open to it; that is expected, not a failure.
+const quiet = (p: pg.Pool) => p.on('error', () => {});
+
 let db: { url: string; drop: () => Promise<void> };
 let pool: pg.Pool;
 let record: ReturnType<typeof ledgerActivities>['recordIncidentEvent'];
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  pool = new pg.Pool({ connectionString: db.url, max: 8 });
+  pool = quiet(new pg.Pool({ connectionString: db.url, max: 8 }));
   await applyMigrations(pool);
   record = ledgerActivities({ pool }).recordIncidentEvent;
 });
@@ -71,7 +74,7 @@ describe('migrations', () => {
 
   it('is safe when two workers migrate a fresh database at the same time', async () => {
     const fresh = await createTestDatabase();
-    const workers = [1, 2, 3].map(() => new pg.Pool({ connectionString: fresh.url, max: 2 }));
+    const workers = [1, 2, 3].map(() => quiet(new pg.Pool({ connectionString: fresh.url, max: 2 })));
     try {
       const reports = await Promise.all(workers.map((w) => applyMigrations(w)));
       expect(reports.flatMap((r) => r.applied).sort()).toEqual([
@@ -258,7 +261,7 @@ describe('recordIncidentEvent', () => {
 describe('docs/ledger.md', () => {
   it('query gives time to acknowledge and resolve per severity (avg, p50, p90)', async () => {
     const fresh = await createTestDatabase();
-    const p = new pg.Pool({ connectionString: fresh.url });
+    const p = quiet(new pg.Pool({ connectionString: fresh.url }));
     try {
       await applyMigrations(p);
       const rec = ledgerActivities({ pool: p }).recordIncidentEvent;
