@@ -48,8 +48,16 @@ import { REPORT_DUE_MS } from '../domain/post-incident.js';
 
 export interface IncidentWorkflowInput {
   trigger: IncidentTrigger;
+  /** History length at which the incident continues as new, keeping its state; default 8,000 events. */
+  historyLimit?: number;
   /** Set only by continue-as-new: everything the incident knew so far. */
-  carried?: { state: IncidentState; snapshot: IncidentSnapshot; ledgerSeq: number; ackEscalations: number };
+  carried?: {
+    state: IncidentState;
+    snapshot: IncidentSnapshot;
+    ledgerSeq: number;
+    ackEscalations: number;
+    stuckEscalated: boolean;
+  };
 }
 
 export interface IncidentOutcome {
@@ -65,7 +73,7 @@ export interface IncidentOutcome {
 /** While nothing is left to try, how often the incident looks at the platform again. */
 const RECHECK_MS = 15 * 60_000;
 /** History length at which the incident continues as new, keeping its state (alert storms). */
-const MAX_HISTORY_EVENTS = 8_000;
+const DEFAULT_HISTORY_LIMIT = 8_000;
 const TIMELINE_LIMIT = 500;
 const FALLBACK_RUNBOOK = 'triage';
 
@@ -99,6 +107,7 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
   let state: IncidentState | undefined = input.carried?.state;
   let ledgerSeq = input.carried?.ledgerSeq ?? 0;
   let ackEscalations = input.carried?.ackEscalations ?? 0;
+  let stuckEscalated = input.carried?.stuckEscalated ?? false;
   let alertVersion = 0;
   let resolveRequested = Boolean(state?.resolvedAt);
   const pending: Promise<unknown>[] = [];
@@ -487,36 +496,40 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
 
   async function awaitApproval(spec: StepSpec, st: StepState): Promise<boolean> {
     const { snapshot: snap } = ready();
-    st.status = 'awaiting-approval';
     const command = `incidentctl approve ${incidentId} ${spec.id}`;
     const waitingFor = `approval of "${spec.title}" by ${spec.approvers.join(' or ')}`;
+    // After continue-as-new the step may already be waiting: the approvers were told then.
+    const resumed = st.status === 'awaiting-approval';
+    st.status = 'awaiting-approval';
     setStatus('AwaitingApproval', waitingFor);
-    record('approval-requested', `"${spec.title}" waits for ${spec.approvers.join(' or ')}`);
-    const approvers = peopleInRoles(snap.contacts, spec.approvers).join(', ');
-    notify('approval-needed', spec.approvers, `Approval needed: ${spec.title} (approvers: ${approvers})`, {
-      waitingFor,
-      command,
-    });
+    if (!resumed) {
+      record('approval-requested', `"${spec.title}" waits for ${spec.approvers.join(' or ')}`);
+      const approvers = peopleInRoles(snap.contacts, spec.approvers).join(', ');
+      notify('approval-needed', spec.approvers, `Approval needed: ${spec.title} (approvers: ${approvers})`, {
+        waitingFor,
+        command,
+      });
+    }
+    let remindAt = Date.now() + spec.approvalTimeout;
     for (;;) {
-      const decided = await wf.condition(
-        () => st.status !== 'awaiting-approval' || resolveRequested,
-        spec.approvalTimeout,
-        {
-          summary: `approval of ${spec.id}`,
-        },
+      await wf.condition(
+        () => st.status !== 'awaiting-approval' || resolveRequested || historyTooLong(),
+        Math.max(1, remindAt - Date.now()),
+        { summary: `approval of ${spec.id}` },
       );
-      if (decided) break;
+      if (st.status !== 'awaiting-approval' || resolveRequested) break;
+      if (historyTooLong()) {
+        await continueAsNew();
+        continue;
+      }
       notify(
         'approval-reminder',
         spec.approvers,
         `Still waiting ${formatDuration(spec.approvalTimeout)} more for approval: ${spec.title}`,
-        {
-          waitingFor,
-          command,
-        },
+        { waitingFor, command },
       );
       escalate('system', `approval of "${spec.id}" not given within ${formatDuration(spec.approvalTimeout)}`);
-      await continueAsNewIfLong();
+      remindAt += spec.approvalTimeout;
     }
     // Handlers changed the status while we waited; read it afresh rather than through TypeScript's narrowing.
     const decided = st.status as StepState['status'];
@@ -594,16 +607,22 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
 
   // ---- waiting for people, continue-as-new ------------------------------------------------------------
 
-  async function continueAsNewIfLong(): Promise<void> {
+  const historyLimit = input.historyLimit ?? DEFAULT_HISTORY_LIMIT;
+  function historyTooLong(): boolean {
     const i = wf.workflowInfo();
-    if (!i.continueAsNewSuggested && i.historyLength < MAX_HISTORY_EVENTS) return;
+    return i.continueAsNewSuggested || i.historyLength >= historyLimit;
+  }
+
+  /** Continues as new with everything the incident knows; only called where the main loop can resume. */
+  async function continueAsNew(): Promise<never> {
     const r = ready();
     await Promise.all(pending.splice(0));
     await wf.condition(wf.allHandlersFinished);
     takeAlerts();
-    await wf.continueAsNew<typeof incidentWorkflow>({
+    return wf.continueAsNew<typeof incidentWorkflow>({
       trigger: { ...trigger, alerts: [] },
-      carried: { state: r.state, snapshot: r.snapshot, ledgerSeq, ackEscalations },
+      historyLimit,
+      carried: { state: r.state, snapshot: r.snapshot, ledgerSeq, ackEscalations, stuckEscalated },
     });
   }
 
@@ -700,7 +719,6 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
   const s = state;
   const rb = snapshot.runbook;
   void ackWatch();
-  let stuckEscalated = false;
   while (!resolveRequested) {
     const spec = nextStep(
       rb,
@@ -710,7 +728,7 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
     if (spec) {
       stuckEscalated = false;
       const st = stepOf(spec.id).st;
-      if (spec.risk === 'high' && !(await awaitApproval(spec, st))) continue;
+      if (spec.risk === 'high' && st.status !== 'approved' && !(await awaitApproval(spec, st))) continue;
       if (resolveRequested) break;
       await runStep(spec, st);
       continue;
@@ -744,10 +762,10 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
       );
     }
     const seen = alertVersion;
-    await wf.condition(() => resolveRequested || alertVersion !== seen, RECHECK_MS, {
+    await wf.condition(() => resolveRequested || alertVersion !== seen || historyTooLong(), RECHECK_MS, {
       summary: 'waiting for people or alerts',
     });
-    await continueAsNewIfLong();
+    if (!resolveRequested && historyTooLong()) await continueAsNew();
     if (!resolveRequested)
       await runProbes(undefined, alertVersion !== seen ? 'new alerts' : 'periodic re-check');
   }

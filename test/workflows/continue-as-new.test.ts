@@ -1,0 +1,72 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { timeSkippingEnv } from '../helpers/services.js';
+import { FakePlatform } from '../helpers/fake-platform.js';
+import { alert, productWorker, status, until } from '../helpers/workflows.js';
+import { alertsSignal, incidentActions } from '../../src/workflows/api.js';
+import { incidentWorkflow } from '../../src/workflows/incident.js';
+
+let env: TestWorkflowEnvironment;
+beforeEach(async () => {
+  env = await timeSkippingEnv();
+});
+afterEach(async () => {
+  await env?.teardown();
+});
+
+describe('an alert storm', () => {
+  it('continues the incident as new when the history grows, keeping its state and its approval wait', async () => {
+    const platform = new FakePlatform().heals('restartStatefulSetPod', { postgres: 'ok' });
+    platform.status = { postgres: 'down' };
+    platform.metrics = { pods: { 'uid/postgres-0': 'uid-1' } };
+    const { worker, taskQueue } = await productWorker(env, platform.activities());
+    await worker.runUntil(async () => {
+      // A small history limit so that a storm of a few hundred alerts is enough to cross it.
+      const handle = await env.client.workflow.start(incidentWorkflow, {
+        taskQueue,
+        workflowId: `incident-all-channels-down--storm-${taskQueue}`,
+        args: [
+          {
+            trigger: { runbookId: 'all-channels-down', scope: 'storm', source: 'alertmanager' },
+            historyLimit: 150,
+          },
+        ],
+      });
+      await until(
+        () => status(handle),
+        (s) => s.awaitingApproval.includes('restart-postgres'),
+        'approval wait',
+      );
+      const firstRun = (await handle.describe()).runId;
+      await handle.executeUpdate(incidentActions.acknowledge.update, { args: [{ by: 'alice' }] });
+      for (let i = 0; i < 120; i++) {
+        await handle.signal(alertsSignal, { alerts: [alert('FTEAllChannelsDown', `storm-${i}`)] });
+      }
+      const s = await until(
+        () => status(handle),
+        (x) => Object.keys(x.alerts).length === 120,
+        'every alert kept',
+      );
+      const latest = env.client.workflow.getHandle(handle.workflowId);
+      expect((await latest.describe()).runId).not.toBe(firstRun);
+      expect(s.acknowledgedBy).toBe('alice');
+      expect(s.awaitingApproval).toEqual(['restart-postgres']);
+      expect(s.findings.postgres?.status).toBe('down');
+      await vi.waitFor(() => expect(platform.sent('approval-needed')).toHaveLength(1));
+      await latest.executeUpdate(incidentActions.approve.update, {
+        args: [{ step: 'restart-postgres', by: 'carol' }],
+      });
+      await env.sleep('1 minute');
+      const after = await until(
+        () => status(latest),
+        (x) => x.steps[0]?.status === 'recovered',
+        'recovery after CAN',
+      );
+      expect(platform.timesActed('restartStatefulSetPod')).toBe(1);
+      expect(after.timeline.filter((t) => t.type === 'opened')).toHaveLength(1);
+      await latest.executeUpdate(incidentActions.resolve.update, { args: [{ by: 'alice' }] });
+      const outcome = await latest.result();
+      expect(outcome.timeToAcknowledgeMs).toBeDefined();
+    });
+  });
+});
