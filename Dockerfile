@@ -1,4 +1,4 @@
-# The worker (and, later, the receiver) as a container image. Build: docker build -t fte-incident-response .
+# The worker, the receiver and incidentctl as one container image. Build: docker build -t fte-incident-response .
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
@@ -16,5 +16,8 @@ COPY --from=build /app/dist ./dist
 COPY runbooks ./runbooks
 COPY config ./config
 COPY migrations ./migrations
+# incidentctl runs from its TypeScript sources through tsx (a production dependency).
+COPY bin ./bin
+COPY src ./src
 USER node
 CMD ["node", "dist/worker.js"]
