@@ -43,6 +43,7 @@ import {
   ReportDueAt,
   ReportStatus,
 } from './api.js';
+import { registerHumanActions } from './human-actions.js';
 import { postIncidentWorkflow } from './post-incident.js';
 import { REPORT_DUE_MS } from '../domain/post-incident.js';
 
@@ -369,36 +370,14 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
     },
   };
 
-  for (const [name, action] of Object.entries(actions) as [
-    keyof typeof actions,
-    (typeof actions)[keyof typeof actions],
-  ][]) {
-    const defs = incidentActions[name];
-    const apply = action.apply as (a: unknown) => string;
-    wf.setHandler(defs.update, (raw: unknown) => apply(action.validate(raw)), {
-      validator: (raw: unknown) => {
-        action.validate(raw);
-      },
-    });
-    // An invalid Signal cannot answer its sender, so it is recorded as a rejected attempt instead.
-    const signal = (raw: unknown) => {
-      try {
-        apply(action.validate(raw));
-      } catch (error) {
-        if (!state) return;
-        state.rejectedAttempts++;
-        const by =
-          typeof raw === 'object' && raw && 'by' in raw
-            ? String((raw as { by: unknown }).by).slice(0, 100)
-            : undefined;
-        record('rejected-attempt', `${name} refused: ${errorMessage(error)}`, by);
-      }
-    };
-    wf.setHandler(defs.signal, (raw: unknown) => {
-      if (state) signal(raw);
-      else earlySignals.push(() => signal(raw));
-    });
-  }
+  registerHumanActions(incidentActions, actions, {
+    ready: () => state !== undefined,
+    deferred: earlySignals,
+    onRefused: (name, by, error) => {
+      ready().state.rejectedAttempts++;
+      record('rejected-attempt', `${name} refused: ${errorMessage(error)}`, by);
+    },
+  });
 
   wf.setHandler(alertsSignal, (raw: unknown) => {
     try {

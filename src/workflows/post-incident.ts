@@ -24,6 +24,7 @@ import {
   ReportDueAt,
   ReportStatus,
 } from './api.js';
+import { registerHumanActions } from './human-actions.js';
 
 const notifier = wf.proxyActivities<CoreActivities>({
   startToCloseTimeout: '30 seconds',
@@ -94,11 +95,6 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
     ];
     wf.setCurrentDetails(lines.filter(Boolean).join('\n\n'));
   }
-
-  const person = (raw: unknown) =>
-    typeof raw === 'object' && raw && 'by' in raw
-      ? String((raw as { by: unknown }).by).slice(0, 100)
-      : undefined;
 
   const actions = {
     submitReport: {
@@ -174,26 +170,12 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
     },
   };
 
-  for (const [name, action] of Object.entries(actions) as [
-    keyof typeof actions,
-    (typeof actions)[keyof typeof actions],
-  ][]) {
-    const defs = postIncidentActions[name];
-    const apply = action.apply as (a: unknown) => string;
-    wf.setHandler(defs.update, (raw: unknown) => apply(action.validate(raw)), {
-      validator: (raw: unknown) => {
-        action.validate(raw);
-      },
-    });
-    wf.setHandler(defs.signal, (raw: unknown) => {
-      try {
-        apply(action.validate(raw));
-      } catch (error) {
-        state.rejectedAttempts++;
-        record('rejected-attempt', `${name} refused: ${errorMessage(error)}`, person(raw));
-      }
-    });
-  }
+  registerHumanActions(postIncidentActions, actions, {
+    onRefused: (name, by, error) => {
+      state.rejectedAttempts++;
+      record('rejected-attempt', `${name} refused: ${errorMessage(error)}`, by);
+    },
+  });
   wf.setHandler(postIncidentStatusQuery, () => state);
 
   record('opened', `report due ${state.reportDueAt}, owner ${state.reportOwner}`);

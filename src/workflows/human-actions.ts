@@ -1,0 +1,60 @@
+import * as wf from '@temporalio/workflow';
+
+/** A human action on a workflow: validation (throws with a message a person understands) and its effect. */
+export interface HumanAction<A> {
+  validate(raw: unknown): A;
+  apply(args: A): string;
+}
+
+/** The Update and Signal definitions of each action, as api.ts declares them (only their names are used). */
+type Definitions<N extends string> = Record<N, { update: { name: string }; signal: { name: string } }>;
+
+export interface RegisterOptions {
+  /** A Signal that failed validation: it cannot answer its sender, so it is recorded instead. */
+  onRefused(name: string, by: string | undefined, error: unknown): void;
+  /** Returns false while the workflow cannot take actions yet; the Signal then waits in `deferred`. */
+  ready?(): boolean;
+  deferred?: (() => void)[];
+}
+
+/** Who a raw argument says acted, for the record of a refused attempt (bounded, never trusted). */
+export function claimedBy(raw: unknown): string | undefined {
+  return typeof raw === 'object' && raw && 'by' in raw
+    ? String((raw as { by: unknown }).by).slice(0, 100)
+    : undefined;
+}
+
+/**
+ * Registers each action as an Update (validator + handler: the caller gets the verdict) and as a Signal of the
+ * same name and argument, for `temporal workflow signal` and the Temporal UI.
+ */
+export function registerHumanActions<N extends string>(
+  definitions: Definitions<N>,
+  actions: Record<N, { validate(raw: unknown): unknown; apply(args: never): string }>,
+  options: RegisterOptions,
+): void {
+  for (const name of Object.keys(actions) as N[]) {
+    const action = actions[name] as HumanAction<unknown>;
+    const defs = definitions[name];
+    wf.setHandler(
+      wf.defineUpdate<string, [unknown]>(defs.update.name),
+      (raw) => action.apply(action.validate(raw)),
+      {
+        validator: (raw) => {
+          action.validate(raw);
+        },
+      },
+    );
+    const signal = (raw: unknown) => {
+      try {
+        action.apply(action.validate(raw));
+      } catch (error) {
+        options.onRefused(name, claimedBy(raw), error);
+      }
+    };
+    wf.setHandler(wf.defineSignal<[unknown]>(defs.signal.name), (raw) => {
+      if (!options.ready || options.ready()) signal(raw);
+      else options.deferred?.push(() => signal(raw));
+    });
+  }
+}
