@@ -1,7 +1,4 @@
-import { fileURLToPath } from 'node:url';
 import { InvalidFileError, loadRunbookDir } from '../activities/runbooks.js';
-
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Validates every runbook and the contacts file; prints one line per problem. Returns the exit code. */
 export async function lintRunbooks(
@@ -21,12 +18,4 @@ export async function lintRunbooks(
     out.error(`${error.problems.length} problem(s)`);
     return 1;
   }
-}
-
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  const [
-    dir = process.env.RUNBOOKS_DIR ?? `${root}runbooks`,
-    contacts = process.env.CONTACTS_FILE ?? `${root}config/contacts.yaml`,
-  ] = process.argv.slice(2);
-  lintRunbooks(dir, contacts).then((code) => process.exit(code));
 }

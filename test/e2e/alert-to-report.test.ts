@@ -7,11 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import pg from 'pg';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
-import {
-  createActivities,
-  loadActivityDependencies,
-  type ActivityDependencies,
-} from '../../src/activities/index.js';
+import { loadActivityDependencies, type ActivityDependencies } from '../../src/activities/index.js';
 import { loadRunbookDir } from '../../src/activities/runbooks.js';
 import { incidentWorkflowId } from '../../src/domain/incident-key.js';
 import { startSandbox, type Sandbox } from '../../src/sandbox/platform.js';
