@@ -55,11 +55,12 @@ export interface TaskState {
   doneAt?: string;
 }
 
+/** One thing that happened: when, what, and who did it (a person, or `system` for the workflow itself). */
 export interface TimelineEntry {
   at: string;
   type: string;
   text: string;
-  by?: string;
+  by: string;
 }
 
 export interface AlertState {

@@ -126,7 +126,7 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
 
   function record(type: string, text: string, by?: string): void {
     const s = ready().state;
-    s.timeline.push({ at: now(), type, text, ...(by ? { by } : {}) });
+    s.timeline.push({ at: now(), type, text, by: by ?? 'system' });
     if (s.timeline.length > TIMELINE_LIMIT) s.timeline.splice(0, s.timeline.length - TIMELINE_LIMIT);
   }
 

@@ -56,7 +56,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
   const now = () => new Date().toISOString();
 
   function record(type: string, text: string, by?: string): void {
-    state.timeline.push({ at: now(), type, text, ...(by ? { by } : {}) });
+    state.timeline.push({ at: now(), type, text, by: by ?? 'system' });
     version++;
   }
 
