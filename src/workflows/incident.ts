@@ -99,7 +99,15 @@ const errorMessage = (error: unknown): string => {
 };
 
 export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<IncidentOutcome> {
-  const trigger = incidentTriggerSchema.parse(input.trigger);
+  const parsedTrigger = incidentTriggerSchema.safeParse(input.trigger);
+  if (!parsedTrigger.success) {
+    // Fail the run visibly instead of retrying a workflow task that can never succeed.
+    throw wf.ApplicationFailure.nonRetryable(
+      `invalid incident trigger: ${parsedTrigger.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+      'InvalidTrigger',
+    );
+  }
+  const trigger = parsedTrigger.data;
   const info = wf.workflowInfo();
   const incidentId = info.workflowId;
   const occurrence = info.firstExecutionRunId;
@@ -110,7 +118,8 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
   let ackEscalations = input.carried?.ackEscalations ?? 0;
   let stuckEscalated = input.carried?.stuckEscalated ?? false;
   let alertVersion = 0;
-  let resolveRequested = Boolean(state?.resolvedAt);
+  // A resolve that came in while the previous run was continuing as new is carried as resolvedBy.
+  let resolveRequested = Boolean(state?.resolvedAt || state?.resolvedBy);
   const pending: Promise<unknown>[] = [];
   const bufferedAlerts: Alert[] = [...trigger.alerts];
   // Signals that arrive while the incident is still loading its runbook are applied once it is open.

@@ -4,6 +4,7 @@ import { timeSkippingEnv } from '../helpers/services.js';
 import { FakePlatform } from '../helpers/fake-platform.js';
 import { alert, productWorker, raise, status, until } from '../helpers/workflows.js';
 import { incidentActions, postIncidentStatusQuery } from '../../src/workflows/api.js';
+import { incidentWorkflow } from '../../src/workflows/incident.js';
 
 // A fresh time-skipping server per test: a workflow left open by one test cannot hold the next one's clock.
 let env: TestWorkflowEnvironment;
@@ -79,6 +80,27 @@ describe('all channels down, database crashed (P1)', () => {
           'resolved',
         ]),
       );
+    });
+  });
+});
+
+describe('a bad trigger', () => {
+  it('fails the run with the reason instead of retrying forever', async () => {
+    const platform = new FakePlatform();
+    const { worker, taskQueue } = await productWorker(env, platform.activities());
+    await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start(incidentWorkflow, {
+        taskQueue,
+        workflowId: `incident-bad-${taskQueue}`,
+        args: [{ trigger: { runbookId: '', scope: 'x', source: 'pager' } as never }],
+      });
+      const error = await handle.result().then(
+        () => undefined,
+        (e: { cause?: { message?: string; type?: string } }) => e.cause,
+      );
+      expect(error?.type).toBe('InvalidTrigger');
+      expect(error?.message).toMatch(/runbookId: .*source: /);
+      expect(platform.probeCalls).toEqual([]);
     });
   });
 });
