@@ -4,6 +4,7 @@ import type { Writable } from 'node:stream';
 import {
   Client,
   Connection,
+  isGrpcCancelledError,
   isGrpcDeadlineError,
   WorkflowUpdateRPCTimeoutOrCancelledError,
   type WorkflowHandle,
@@ -162,11 +163,16 @@ export class CliContext {
     const client = await this.client();
     const handle = client.workflow.getHandle(workflowId);
     const ms = this.deps.workerDeadlinesMs?.[what] ?? WORKER_DEADLINES_MS[what];
+    const deadline = Date.now() + ms;
     try {
-      return await client.withDeadline(Date.now() + ms, () => fn(handle));
+      return await client.withDeadline(deadline, () => fn(handle));
     } catch (error) {
-      if (!isGrpcDeadlineError(error) && !(error instanceof WorkflowUpdateRPCTimeoutOrCancelledError))
-        throw error;
+      // Past the deadline, grpc-js may report the call as cancelled rather than as deadline exceeded.
+      const timedOut =
+        isGrpcDeadlineError(error) ||
+        error instanceof WorkflowUpdateRPCTimeoutOrCancelledError ||
+        (isGrpcCancelledError(error) && Date.now() >= deadline);
+      if (!timedOut) throw error;
       const taskQueue = await handle.describe().then(
         (d) => d.taskQueue,
         () => undefined,

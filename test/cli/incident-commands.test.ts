@@ -323,7 +323,7 @@ describe('connection problems', () => {
     try {
       const fast = { workerDeadlinesMs: { query: 1000, update: 1000 } };
       const show = await h.cliWith(fast, 'show', id);
-      expect(show.code).toBe(4);
+      expect(show.code, show.stderr).toBe(4);
       expect(show.stderr).toContain(
         `no answer from ${id} within 1s: is a worker polling task queue "${queue}"`,
       );
