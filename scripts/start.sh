@@ -81,12 +81,21 @@ node_modules/.bin/tsx src/starters/receiver.ts &
 children+=("$!")
 node bin/incidentctl.js schedules apply
 
-token_ref='$(cat .data/receiver-token)'
-[[ -n "${RECEIVER_TOKEN:-}" ]] && token_ref='$RECEIVER_TOKEN'
+# The token generated for this machine is shown so it can be pasted into Alertmanager's http_config;
+# a token given through the environment is not echoed.
+token_ref="\$(cat ${TOKEN_FILE#"$ROOT"/})"
+token_line="token (generated, also in .data/receiver-token): $(cat "$TOKEN_FILE" 2>/dev/null)"
+if [[ -n "${RECEIVER_TOKEN:-}" ]]; then
+  token_ref='$RECEIVER_TOKEN'
+  token_line='token: the RECEIVER_TOKEN you set'
+elif [[ "$TOKEN_FILE" != "$DATA/receiver-token" ]]; then
+  token_line="token: in $TOKEN_FILE"
+fi
 cat <<MSG
 
   Temporal UI:   $TEMPORAL_UI_URL
-  Receiver:      http://127.0.0.1:$RECEIVER_PORT/webhooks/alertmanager  (bearer token in ${RECEIVER_TOKEN_FILE:-RECEIVER_TOKEN})
+  Receiver:      http://127.0.0.1:$RECEIVER_PORT/webhooks/alertmanager
+                 $token_line
   Operator CLI:  npx incidentctl list
 
   Break the simulated platform, then fire the alert Alertmanager would send:
