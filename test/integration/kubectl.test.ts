@@ -45,11 +45,11 @@ async function kubectlFails(...args: string[]): Promise<string> {
   return error?.stderr ?? '';
 }
 
-describe(`kubectl (${version?.split('\n')[0] ?? 'missing'}) against the simulator`, () => {
-  it("is installed (.ci/run installs Debian's kubernetes-client when the machine has no kubectl)", () => {
-    expect(version, `no "${KUBECTL}" on PATH`).toBeDefined();
-  });
+it("kubectl is installed (.ci/run installs Debian's kubernetes-client when the machine has no kubectl)", () => {
+  expect(version, `no "${KUBECTL}" on PATH`).toBeDefined();
+});
 
+describe(`kubectl (${version?.split('\n')[0] ?? 'missing'}) against the simulator`, () => {
   beforeAll(async () => {
     cacheDir = await mkdtemp(join(tmpdir(), 'kubectl-cache-'));
   });
