@@ -2,11 +2,11 @@ import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@t
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
 import { workflowsPath } from '../../src/worker.js';
-import { incidentWorkflow } from '../../src/workflows/incident.js';
+import type { incidentWorkflow } from '../../src/workflows/incident.js';
 import type { IncidentTrigger } from '../../src/domain/commands.js';
 import type { Alert } from '../../src/domain/alerts.js';
-import { alertsSignal, incidentStatusQuery, TASK_QUEUE } from '../../src/workflows/api.js';
-import { incidentWorkflowId } from '../../src/domain/incident-key.js';
+import { incidentStatusQuery, TASK_QUEUE } from '../../src/workflows/api.js';
+import { signalIncident } from '../../src/starters/deliver.js';
 import { uniqueName } from './services.js';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
@@ -56,7 +56,7 @@ export async function refusal(promise: Promise<unknown>): Promise<string> {
   return error.cause?.message ?? error.message;
 }
 
-/** Starts (or joins) the incident of a runbook the way the receiver does: signalWithStart. */
+/** Starts (or joins) the incident of a runbook through the product's own path (deliver.ts: signalWithStart). */
 export async function raise(
   env: TestWorkflowEnvironment,
   taskQueue: string,
@@ -65,13 +65,11 @@ export async function raise(
   extra: Partial<IncidentTrigger> = {},
 ): Promise<WorkflowHandle<typeof incidentWorkflow>> {
   const scope = `ns-${taskQueue}`;
-  return env.client.workflow.signalWithStart(incidentWorkflow, {
-    taskQueue,
-    workflowId: incidentWorkflowId(runbookId, scope),
-    args: [{ trigger: { runbookId, scope, source: 'alertmanager', ...extra } }],
-    signal: alertsSignal,
-    signalArgs: [{ alerts }],
-  });
+  return signalIncident(
+    { client: env.client, taskQueue },
+    { runbookId, scope, source: 'alertmanager', ...extra },
+    alerts,
+  );
 }
 
 export const status = (handle: WorkflowHandle) => handle.query(incidentStatusQuery);
