@@ -17,15 +17,18 @@ tools:
 	bash scripts/kafka.sh install
 	bash scripts/temporal.sh install
 	bash scripts/temporal-test-server.sh install
+	bash scripts/kube.sh install
 
 services-up: tools
 	bash scripts/postgres.sh start
 	bash scripts/kafka.sh start
 	TEMPORAL_PORT=17233 TEMPORAL_UI=off TEMPORAL_DATA_DIR=.data/temporal-test bash scripts/temporal.sh start
+	bash scripts/kube.sh start
 
 services-down:
 	-TEMPORAL_PORT=17233 TEMPORAL_UI=off TEMPORAL_DATA_DIR=.data/temporal-test bash scripts/temporal.sh stop
 	-bash scripts/kafka.sh stop
+	-bash scripts/kube.sh stop
 	-bash scripts/postgres.sh stop
 
 check: deps

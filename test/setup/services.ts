@@ -14,6 +14,8 @@ export interface TestServices {
   timeSkippingServer: string;
   postgresUrl: string;
   kafkaBrokers: string[];
+  /** Admin kubeconfig of the real local control plane (scripts/kube.sh). */
+  kubeconfig: string;
 }
 
 declare module 'vitest' {
@@ -40,7 +42,7 @@ async function script(name: string, args: string[], env: NodeJS.ProcessEnv = pro
     const { stdout } = await run('bash', [`${root}scripts/${name}`, ...args], {
       env,
       cwd: root,
-      timeout: 600_000,
+      timeout: 1_800_000,
     });
     return stdout.trim();
   } catch (error) {
@@ -65,16 +67,19 @@ export default async function setup(project: TestProject): Promise<() => Promise
       if (!process.env.KEEP_TEST_SERVICES) started.push(() => script(name, ['stop'], scriptEnv));
     }
   };
-  // Kafka's JVM is the slowest to come up; start it beside the others.
+  // Kafka's JVM is the slowest to come up; start it beside the others. The control plane builds itself on
+  // a fresh machine first (about 15 minutes; scripts/kube-build.sh).
   await Promise.all([
     ensure('postgres.sh', env),
     ensure('kafka.sh', env),
     ensure('temporal.sh', temporalEnv),
+    ensure('kube.sh', env),
   ]);
-  const [postgresUrl, timeSkippingServer, temporalCli] = await Promise.all([
+  const [postgresUrl, timeSkippingServer, temporalCli, kubeconfig] = await Promise.all([
     script('postgres.sh', ['url'], env),
     script('temporal-test-server.sh', ['path']),
     script('temporal.sh', ['path'], temporalEnv),
+    script('kube.sh', ['kubeconfig'], env),
   ]);
   project.provide('services', {
     temporalAddress: `127.0.0.1:${ports.temporal}`,
@@ -83,6 +88,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     timeSkippingServer,
     postgresUrl,
     kafkaBrokers: [`127.0.0.1:${ports.kafka}`],
+    kubeconfig,
   });
   return async () => {
     await Promise.all(started.map((stop) => stop()));
