@@ -30,12 +30,17 @@ export interface GmailActivityDeps {
 
 const HOUR_MS = 3_600_000;
 
-const watchProbeArgs = z.object({
+// Strict: an unknown key (a typo) is an error, not an argument silently left out.
+const watchProbeArgs = z.strictObject({
   /** Less time than this left is "degraded": renew before it lapses. */
   warnHours: z.number().positive().default(24),
 });
 
-const renewArgs = z.object({});
+const renewArgs = z.strictObject({});
+
+/** Argument schemas of the probe and the action, by name: what they parse and what `runbook lint` checks. */
+export const gmailProbeArgs = { gmailWatch: watchProbeArgs } as const;
+export const gmailActionArgs = { renewGmailWatch: renewArgs } as const;
 
 const roundHours = (ms: number) => Math.round((ms / HOUR_MS) * 10) / 10;
 
@@ -64,7 +69,7 @@ export function gmailActivities(deps: GmailActivityDeps) {
   return {
     /** How long the Gmail watch has left: degraded under `warnHours`, down once expired. */
     async gmailWatch(input: ProbeInput): Promise<Finding> {
-      const args = parseActivityArgs(watchProbeArgs, input.args ?? {}, 'gmailWatch');
+      const args = parseActivityArgs(gmailProbeArgs.gmailWatch, input.args ?? {}, 'gmailWatch');
       const res = await httpRequest(fetchImpl, { url: deps.watchUrl, headers, timeoutMs, secrets, label });
       if (!res.ok) {
         return makeFinding(
@@ -119,7 +124,7 @@ export function gmailActivities(deps: GmailActivityDeps) {
      * remembered here, so a retry with the same key returns the first renewal instead of renewing again.
      */
     async renewGmailWatch(input: ActionInput): Promise<RenewResult> {
-      parseActivityArgs(renewArgs, input.args ?? {}, 'renewGmailWatch');
+      parseActivityArgs(gmailActionArgs.renewGmailWatch, input.args ?? {}, 'renewGmailWatch');
       const earlier = renewed.get(input.idempotencyKey);
       if (earlier) return { ...earlier, changed: false, summary: `already renewed: ${earlier.summary}` };
       const res = await httpRequest(fetchImpl, {

@@ -194,12 +194,13 @@ export interface HttpActivityDeps {
 
 const DEFAULT_TIMEOUT_MS = 10_000;
 
-const healthArgs = z.object({
+// Probe arguments are strict: an unknown key (a typo) is an error, not an argument silently left out.
+const healthArgs = z.strictObject({
   /** Answers slower than this are "degraded". */
   slowMs: z.number().int().positive().default(2_000),
 });
 
-const channelMetricsArgs = z.object({
+const channelMetricsArgs = z.strictObject({
   channel: fteChannelSchema.optional(),
   errorRateDegraded: rate.default(0.05),
   errorRateDown: rate.default(0.5),
@@ -209,12 +210,20 @@ const channelMetricsArgs = z.object({
   maxEscalationRate: rate.optional(),
 });
 
-const webhookArgs = z.object({
+const webhookArgs = z.strictObject({
   channel: z.enum(['whatsapp', 'gmail']),
   slowMs: z.number().int().positive().default(5_000),
 });
 
-const statusPageArgs = z.object({ service: z.enum(['openai', 'twilio']) });
+const statusPageArgs = z.strictObject({ service: z.enum(['openai', 'twilio']) });
+
+/** Argument schemas of the probes, by name: what they parse and what `runbook lint` checks. */
+export const httpProbeArgs = {
+  httpHealth: healthArgs,
+  channelMetrics: channelMetricsArgs,
+  webhookCheck: webhookArgs,
+  statusPage: statusPageArgs,
+} as const;
 
 const STATUSPAGE_INDICATOR: Record<string, FindingStatus> = {
   none: 'ok',
@@ -241,7 +250,7 @@ export function httpActivities(deps: HttpActivityDeps) {
   return {
     /** `GET /health` of fte-api: down on 5xx, refusal or timeout; degraded when slow. */
     async httpHealth(input: ProbeInput): Promise<Finding> {
-      const args = parseActivityArgs(healthArgs, input.args ?? {}, 'httpHealth');
+      const args = parseActivityArgs(httpProbeArgs.httpHealth, input.args ?? {}, 'httpHealth');
       const url = api('/health');
       const res = await httpRequest(fetchImpl, { url, timeoutMs, label: `fte-api ${describeUrl(url)}` });
       if (!res.ok) {
@@ -293,7 +302,7 @@ export function httpActivities(deps: HttpActivityDeps) {
 
     /** `GET /metrics/channels`: error rate and p95 latency per channel against the thresholds. */
     async channelMetrics(input: ProbeInput): Promise<Finding> {
-      const args = parseActivityArgs(channelMetricsArgs, input.args ?? {}, 'channelMetrics');
+      const args = parseActivityArgs(httpProbeArgs.channelMetrics, input.args ?? {}, 'channelMetrics');
       const url = api('/metrics/channels');
       const res = await httpRequest(fetchImpl, { url, timeoutMs, label: `fte-api ${describeUrl(url)}` });
       if (!res.ok) {
@@ -353,7 +362,7 @@ export function httpActivities(deps: HttpActivityDeps) {
 
     /** The seed's `curl -X POST .../webhooks/whatsapp -d test=1`, and a Pub/Sub-shaped push for Gmail. */
     async webhookCheck(input: ProbeInput): Promise<Finding> {
-      const args = parseActivityArgs(webhookArgs, input.args ?? {}, 'webhookCheck');
+      const args = parseActivityArgs(httpProbeArgs.webhookCheck, input.args ?? {}, 'webhookCheck');
       const path = args.channel === 'whatsapp' ? '/webhooks/whatsapp' : '/webhooks/gmail';
       const url = api(path);
       const request: HttpRequest =
@@ -424,7 +433,7 @@ export function httpActivities(deps: HttpActivityDeps) {
 
     /** The vendor's public Statuspage v2 indicator: none → ok, minor → degraded, major/critical → down. */
     async statusPage(input: ProbeInput): Promise<Finding> {
-      const args = parseActivityArgs(statusPageArgs, input.args ?? {}, 'statusPage');
+      const args = parseActivityArgs(httpProbeArgs.statusPage, input.args ?? {}, 'statusPage');
       const url = statusJsonUrl(deps.statusPages[args.service]);
       const res = await httpRequest(fetchImpl, { url, timeoutMs, label: `${args.service} status page` });
       if (!res.ok) {

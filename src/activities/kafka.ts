@@ -89,13 +89,17 @@ export function describeKafkaError(error: unknown): { kind: ErrorKind; message: 
   return { kind, message };
 }
 
-const clusterArgs = z.object({ expectedBrokers: z.number().int().positive().optional() });
-const lagArgs = z.object({
+// Strict: an unknown key (a typo) is an error, not an argument silently left out.
+const clusterArgs = z.strictObject({ expectedBrokers: z.number().int().positive().optional() });
+const lagArgs = z.strictObject({
   group: z.string().min(1),
   threshold: z.number().int().min(0),
   topic: z.string().min(1).optional(),
   downFactor: z.number().gt(1).default(DEFAULT_LAG_DOWN_FACTOR),
 });
+
+/** Argument schemas of the probes, by name: what they parse and what `runbook lint` checks. */
+export const kafkaProbeArgs = { kafkaCluster: clusterArgs, kafkaConsumerLag: lagArgs } as const;
 
 export interface PartitionLag {
   topic: string;
@@ -123,7 +127,7 @@ export function kafkaActivities(deps: KafkaDependencies) {
   ) => makeFinding(probe, status, summary, metrics, evidence, known);
 
   const kafkaCluster: ProbeActivity = async (input) => {
-    const args = parseActivityArgs(clusterArgs, input.args, 'kafkaCluster');
+    const args = parseActivityArgs(kafkaProbeArgs.kafkaCluster, input.args, 'kafkaCluster');
     const started = performance.now();
     let cluster: Awaited<ReturnType<Admin['describeCluster']>>;
     try {
@@ -184,7 +188,7 @@ export function kafkaActivities(deps: KafkaDependencies) {
   };
 
   const kafkaConsumerLag: ProbeActivity = async (input) => {
-    const args = parseActivityArgs(lagArgs, input.args, 'kafkaConsumerLag');
+    const args = parseActivityArgs(kafkaProbeArgs.kafkaConsumerLag, input.args, 'kafkaConsumerLag');
     try {
       return await withAdmin(cfg, `Kafka at ${where}`, async (admin) => {
         const [described, offsets] = await Promise.all([

@@ -2,12 +2,7 @@ import type { V1ObjectMeta } from '@kubernetes/client-node';
 import { z } from 'zod';
 import type { ActionActivity, ActionInput, ActionResult } from '../domain/activity-contract.js';
 import { parseActivityArgs, redact } from './common.js';
-import {
-  raiseHpaMaxArgs,
-  restartStatefulSetPodArgs,
-  rolloutRestartArgs,
-  scaleDeploymentArgs,
-} from './kubernetes-args.js';
+import { kubernetesActionArgs as schemas } from './kubernetes-args.js';
 import {
   isConflict,
   isNotFound,
@@ -28,7 +23,13 @@ export const POD_RESTARTS_ANNOTATION = 'incident-response/pod-restarts';
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
 
 const KEPT_KEYS = 10;
-const CONFLICT_ATTEMPTS = 3;
+/**
+ * A real API server answers 409 whenever anyone wrote the object since we read it, the controllers' status
+ * updates included: a deployment that is rolling out changes several times a second. Six reads and writes,
+ * spaced a little more each time, outlast that churn; a real competing writer still ends the action.
+ */
+export const CONFLICT_ATTEMPTS = 6;
+const CONFLICT_BACKOFF_MS = 100;
 
 const keyList = z.array(z.string());
 const podRestartList = z.array(z.object({ key: z.string(), pod: z.string(), uid: z.string() }));
@@ -56,6 +57,7 @@ async function retryOnConflict<T>(attempt: () => Promise<T>): Promise<T> {
       return await attempt();
     } catch (error) {
       if (!isConflict(error) || i >= CONFLICT_ATTEMPTS) throw error;
+      await new Promise((resolve) => setTimeout(resolve, CONFLICT_BACKOFF_MS * i));
     }
   }
 }
@@ -78,7 +80,7 @@ export function kubernetesActions(client: KubeClient): KubernetesActions {
   }
 
   const rolloutRestart: ActionActivity = async (input: ActionInput) => {
-    const args = parseActivityArgs(rolloutRestartArgs, input.args, 'rolloutRestart');
+    const args = parseActivityArgs(schemas.rolloutRestart, input.args, 'rolloutRestart');
     const { namespace, name } = args;
     const target = `deployment/${name}`;
     return act(() =>
@@ -128,7 +130,7 @@ export function kubernetesActions(client: KubeClient): KubernetesActions {
   };
 
   const restartStatefulSetPod: ActionActivity = async (input: ActionInput) => {
-    const args = parseActivityArgs(restartStatefulSetPodArgs, input.args, 'restartStatefulSetPod');
+    const args = parseActivityArgs(schemas.restartStatefulSetPod, input.args, 'restartStatefulSetPod');
     const { namespace, statefulset, pod } = args;
     return act(async () => {
       const record = await retryOnConflict(async (): Promise<{ done: string } | { uid: string }> => {
@@ -211,7 +213,7 @@ export function kubernetesActions(client: KubeClient): KubernetesActions {
   };
 
   const scaleDeployment: ActionActivity = async (input: ActionInput) => {
-    const args = parseActivityArgs(scaleDeploymentArgs, input.args, 'scaleDeployment');
+    const args = parseActivityArgs(schemas.scaleDeployment, input.args, 'scaleDeployment');
     const { namespace, name, replicas } = args;
     const target = `deployment/${name}`;
     return act(async () => {
@@ -281,7 +283,7 @@ export function kubernetesActions(client: KubeClient): KubernetesActions {
   };
 
   const raiseHpaMax: ActionActivity = async (input: ActionInput) => {
-    const args = parseActivityArgs(raiseHpaMaxArgs, input.args, 'raiseHpaMax');
+    const args = parseActivityArgs(schemas.raiseHpaMax, input.args, 'raiseHpaMax');
     const { namespace, name, maxReplicas } = args;
     const target = `HPA ${name}`;
     return act(() =>

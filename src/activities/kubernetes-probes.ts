@@ -2,14 +2,7 @@ import type { V1Deployment, V1Pod, V1StatefulSet, V2HorizontalPodAutoscaler } fr
 import type { ProbeActivity, ProbeInput } from '../domain/activity-contract.js';
 import type { Finding, FindingStatus } from '../domain/findings.js';
 import { makeFinding, parseActivityArgs } from './common.js';
-import {
-  hpaArgs,
-  logsArgs,
-  podsArgs,
-  rolloutStatusArgs,
-  secretKeyArgs,
-  type WorkloadKind,
-} from './kubernetes-args.js';
+import { kubernetesProbeArgs as schemas, type WorkloadKind } from './kubernetes-args.js';
 import {
   isNotFound,
   isUnreachable,
@@ -120,7 +113,7 @@ export function kubernetesProbes(client: KubeClient): KubernetesProbes {
   }
 
   const k8sPods: ProbeActivity = async (input) => {
-    const args = parseActivityArgs(podsArgs, input.args, 'k8sPods');
+    const args = parseActivityArgs(schemas.k8sPods, input.args, 'k8sPods');
     const where = args.selector
       ? `pods matching ${args.selector} in ${args.namespace}`
       : `pods in ${args.namespace}`;
@@ -167,7 +160,7 @@ export function kubernetesProbes(client: KubeClient): KubernetesProbes {
   };
 
   const k8sLogs: ProbeActivity = async (input) => {
-    const args = parseActivityArgs(logsArgs, input.args, 'k8sLogs');
+    const args = parseActivityArgs(schemas.k8sLogs, input.args, 'k8sLogs');
     const workload = `${args.kind}/${args.name}`;
     return observe(input, async () => {
       let target: V1Deployment | V1StatefulSet;
@@ -237,7 +230,7 @@ export function kubernetesProbes(client: KubeClient): KubernetesProbes {
   };
 
   const k8sRolloutStatus: ProbeActivity = async (input) => {
-    const args = parseActivityArgs(rolloutStatusArgs, input.args, 'k8sRolloutStatus');
+    const args = parseActivityArgs(schemas.k8sRolloutStatus, input.args, 'k8sRolloutStatus');
     const workload = `${args.kind}/${args.name}`;
     return observe(input, async () => {
       let target: V1Deployment | V1StatefulSet;
@@ -268,7 +261,7 @@ export function kubernetesProbes(client: KubeClient): KubernetesProbes {
   };
 
   const k8sHpa: ProbeActivity = async (input) => {
-    const args = parseActivityArgs(hpaArgs, input.args, 'k8sHpa');
+    const args = parseActivityArgs(schemas.k8sHpa, input.args, 'k8sHpa');
     const what = `HPA ${args.name}`;
     return observe(input, async () => {
       let hpa: V2HorizontalPodAutoscaler;
@@ -328,7 +321,7 @@ export function kubernetesProbes(client: KubeClient): KubernetesProbes {
 
   const k8sSecretKey: ProbeActivity = async (input) => {
     // Not "k8sSecretKey:" alone: redaction reads `<word with "secret">: <value>` as a secret assignment.
-    const args = parseActivityArgs(secretKeyArgs, input.args, 'k8sSecretKey probe');
+    const args = parseActivityArgs(schemas.k8sSecretKey, input.args, 'k8sSecretKey probe');
     const what = `key ${args.key} of secret ${args.secret}`;
     // The value is held only to redact it; it never goes into a summary, metric or evidence.
     const known: string[] = [];

@@ -5,6 +5,7 @@ import { kubernetesProbes, type KubernetesProbes } from './kubernetes-probes.js'
 
 export {
   ACTION_KEYS_ANNOTATION,
+  CONFLICT_ATTEMPTS,
   POD_RESTARTS_ANNOTATION,
   RESTARTED_AT_ANNOTATION,
 } from './kubernetes-actions.js';

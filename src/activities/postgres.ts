@@ -211,25 +211,35 @@ const SESSIONS_SQL = `
 
 // ---- the probes -----------------------------------------------------------------------------------------
 
-const pingArgs = z.object({ slowMs: z.number().int().positive().default(1000) });
+// Strict: an unknown key (a typo) is an error, not an argument silently left out.
+const pingArgs = z.strictObject({ slowMs: z.number().int().positive().default(1000) });
 const connectionsArgs = z
-  .object({
+  .strictObject({
     idleOlderThanSeconds: z.number().int().min(0).default(300),
     degradedAt: z.number().gt(0).max(1).default(CONNECTION_THRESHOLDS.degradedAt),
     downAt: z.number().gt(0).max(1).default(CONNECTION_THRESHOLDS.downAt),
   })
   .refine((a) => a.downAt >= a.degradedAt, { message: 'downAt must not be below degradedAt' });
-const longQueriesArgs = z.object({
+const longQueriesArgs = z.strictObject({
   thresholdSeconds: z.number().positive(),
   allDatabases: z.boolean().default(false),
 });
-const escalationArgs = z.object({
+const escalationArgs = z.strictObject({
   window: durationSchema,
   threshold: z.number().min(0).max(1),
   minSamples: z.number().int().positive().default(1),
   channel: z.string().min(1).optional(),
 });
-const killArgs = z.object({ olderThanSeconds: z.number().int().positive() });
+const killArgs = z.strictObject({ olderThanSeconds: z.number().int().positive() });
+
+/** Argument schemas of the probes and the action, by name: what they parse and what `runbook lint` checks. */
+export const postgresProbeArgs = {
+  postgresPing: pingArgs,
+  postgresConnections: connectionsArgs,
+  postgresLongQueries: longQueriesArgs,
+  escalationRate: escalationArgs,
+} as const;
+export const postgresActionArgs = { killIdleConnections: killArgs } as const;
 
 /** The most recent rows the escalation probe reads from one window. */
 export const ESCALATION_ROW_LIMIT = 20_000;
@@ -257,7 +267,7 @@ export function postgresActivities(deps: PostgresDependencies) {
   const problemOf = (error: unknown) => describePostgresError(error);
 
   const postgresPing: ProbeActivity = async (input) => {
-    const args = parseActivityArgs(pingArgs, input.args, 'postgresPing');
+    const args = parseActivityArgs(postgresProbeArgs.postgresPing, input.args, 'postgresPing');
     const started = performance.now();
     try {
       const version = await withPlatformClient(cfg, async (client) => {
@@ -283,7 +293,7 @@ export function postgresActivities(deps: PostgresDependencies) {
   };
 
   const postgresConnections: ProbeActivity = async (input) => {
-    const args = parseActivityArgs(connectionsArgs, input.args, 'postgresConnections');
+    const args = parseActivityArgs(postgresProbeArgs.postgresConnections, input.args, 'postgresConnections');
     let facts: ServerFacts;
     let sessions: Session[];
     try {
@@ -294,16 +304,19 @@ export function postgresActivities(deps: PostgresDependencies) {
       });
     } catch (error) {
       const p = problemOf(error);
-      // Not being able to connect at all (refused, too many clients) is exactly the outage this probes.
+      // Not being able to connect at all (refused, too many clients) is exactly the outage this probes. The
+      // SQLSTATE tells a refusal for lack of a slot (53300: the pool exhausted) from an unreachable server.
+      const sqlState = error instanceof pg.DatabaseError ? error.code : undefined;
       return finding(input.probeId, 'down', `cannot count connections on ${target}: ${p.message}`, {
         error: p.kind,
+        ...(sqlState ? { sqlState } : {}),
       });
     }
     return connectionsFinding(input.probeId, args, facts, sessions, finding);
   };
 
   const postgresLongQueries: ProbeActivity = async (input) => {
-    const args = parseActivityArgs(longQueriesArgs, input.args, 'postgresLongQueries');
+    const args = parseActivityArgs(postgresProbeArgs.postgresLongQueries, input.args, 'postgresLongQueries');
     try {
       return await withPlatformClient(cfg, async (client) => {
         const facts = await serverFacts(client);
@@ -380,7 +393,7 @@ export function postgresActivities(deps: PostgresDependencies) {
   };
 
   const escalationRate: ProbeActivity = async (input) => {
-    const args = parseActivityArgs(escalationArgs, input.args, 'escalationRate');
+    const args = parseActivityArgs(postgresProbeArgs.escalationRate, input.args, 'escalationRate');
     let rows: unknown[];
     try {
       rows = await withPlatformClient(cfg, async (client) => {
@@ -410,7 +423,7 @@ export function postgresActivities(deps: PostgresDependencies) {
   };
 
   const killIdleConnections: ActionActivity = async (input) => {
-    const args = parseActivityArgs(killArgs, input.args, 'killIdleConnections');
+    const args = parseActivityArgs(postgresActionArgs.killIdleConnections, input.args, 'killIdleConnections');
     return once(deps.ledgerPool, 'killIdleConnections', input, known, async () => {
       try {
         return await terminateIdle(cfg, args.olderThanSeconds, target);
@@ -467,6 +480,9 @@ function connectionsFinding(
     dbRatio >= serverRatio
       ? `database ${facts.database} has ${dbCount} of its ${facts.database_limit} allowed connections (${pct(dbRatio)})`
       : `${serverCount} of ${usable} usable connections are in use (${pct(serverRatio)})`;
+  // The server answers: what is wrong is the room left for the platform's pool, and the summary says so.
+  const verdict =
+    status === 'down' ? 'pool exhausted: ' : status === 'degraded' ? 'pool nearly exhausted: ' : '';
   const states = [
     `${idle.length} idle (${oldIdle.length} longer than ${args.idleOlderThanSeconds} s)`,
     `${count('active')} active`,
@@ -480,7 +496,7 @@ function connectionsFinding(
   return finding(
     probe,
     status,
-    `${limitText}; in ${facts.database}: ${states.join(', ')}`,
+    `${verdict}${limitText}; in ${facts.database}: ${states.join(', ')}`,
     {
       connections: serverCount,
       maxConnections: facts.max_connections,

@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import type { LoadedRunbook } from '../domain/activity-contract.js';
 import { contactsSchema, type Contacts } from '../domain/contacts.js';
 import { rolesOf, runbookSchema, type Runbook } from '../domain/runbook.js';
+import { checkRunbookCalls } from './runbook-calls.js';
 
 export interface FileProblem {
   file: string;
@@ -44,10 +45,17 @@ function lineOf(
   return line ?? (doc.contents?.range ? counter.linePos(doc.contents.range[0]).line : undefined);
 }
 
-/** Reads and validates one YAML file; every problem names the file, the line and the path. */
+/** A further check of a file's parsed value; paths are into the file, as zod's are. */
+export type ValueCheck<T> = (value: T) => { path: PropertyKey[]; message: string }[];
+
+/**
+ * Reads and validates one YAML file, with the schema and then with `check` (if given); every problem names
+ * the file, the line and the path.
+ */
 export async function parseYamlFile<S extends z.ZodType>(
   file: string,
   schema: S,
+  check?: ValueCheck<z.output<S>>,
 ): Promise<{ value: z.output<S>; text: string }> {
   let text: string;
   try {
@@ -79,7 +87,23 @@ export async function parseYamlFile<S extends z.ZodType>(
       })),
     );
   }
+  const problems = check?.(result.data) ?? [];
+  if (problems.length > 0) {
+    throw new InvalidFileError(
+      problems.map((p) => ({
+        file,
+        line: lineOf(doc, counter, p.path),
+        path: p.path.map(String).join('.'),
+        message: p.message,
+      })),
+    );
+  }
   return { value: result.data, text };
+}
+
+/** A runbook file: the runbook schema, then its probes and actions against the worker's (runbook-calls.ts). */
+export function parseRunbookFile(file: string): Promise<{ value: Runbook; text: string }> {
+  return parseYamlFile(file, runbookSchema, checkRunbookCalls);
 }
 
 export interface RunbookFile {
@@ -117,7 +141,7 @@ export async function loadRunbookDir(
   for (const name of names) {
     const file = join(dir, name);
     try {
-      const { value, text } = await parseYamlFile(file, runbookSchema);
+      const { value, text } = await parseRunbookFile(file);
       if (basename(name).replace(/\.ya?ml$/, '') !== value.id) {
         problems.push({ file, path: 'id', message: `id "${value.id}" differs from the file name` });
       }
@@ -164,7 +188,7 @@ export function runbookActivities(source: RunbookSource) {
       const file = join(source.runbooksDir, `${runbookId}.yaml`);
       try {
         const [{ value: runbook, text }, { value: contacts }] = await Promise.all([
-          parseYamlFile(file, runbookSchema),
+          parseRunbookFile(file),
           parseYamlFile(source.contactsFile, contactsSchema),
         ]);
         const missing = rolesOf(runbook).filter((role) => !contacts.roles[role]);

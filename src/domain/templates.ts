@@ -7,6 +7,7 @@ export interface TemplateContext {
 }
 
 const placeholder = /\{\{\s*([a-zA-Z]+)(?::([^}\s]+))?\s*\}\}/g;
+const wholePlaceholder = /^\{\{\s*([a-zA-Z]+)(?::([^}\s]+))?\s*\}\}$/;
 
 /**
  * Fills `{{scope}}`, `{{incidentId}}` and `{{finding:<probe>.<metric>}}` in runbook arguments. A string that is
@@ -27,7 +28,7 @@ export function renderArgs(args: Record<string, unknown>, ctx: TemplateContext):
   };
   const render = (value: unknown): unknown => {
     if (typeof value === 'string') {
-      const whole = /^\{\{\s*([a-zA-Z]+)(?::([^}\s]+))?\s*\}\}$/.exec(value);
+      const whole = wholePlaceholder.exec(value);
       if (whole) return lookup(whole[1] as string, whole[2], value);
       return value.replace(placeholder, (raw, kind: string, ref?: string) => String(lookup(kind, ref, raw)));
     }
@@ -38,4 +39,32 @@ export function renderArgs(args: Record<string, unknown>, ctx: TemplateContext):
     return value;
   };
   return render(args) as Record<string, unknown>;
+}
+
+/** One placeholder in runbook arguments: where it is, and whether it is the whole value (which keeps its type). */
+export interface Placeholder {
+  path: (string | number)[];
+  raw: string;
+  kind: string;
+  ref?: string;
+  whole: boolean;
+}
+
+/** Every placeholder in runbook arguments, with its path (e.g. `['pod']`), for checking a runbook before it runs. */
+export function placeholdersIn(value: unknown, path: (string | number)[] = []): Placeholder[] {
+  if (typeof value === 'string') {
+    const whole = wholePlaceholder.test(value);
+    return [...value.matchAll(placeholder)].map(([raw, kind, ref]) => ({
+      path,
+      raw,
+      kind: kind as string,
+      ...(ref !== undefined ? { ref } : {}),
+      whole,
+    }));
+  }
+  if (Array.isArray(value)) return value.flatMap((v, i) => placeholdersIn(v, [...path, i]));
+  if (value && typeof value === 'object') {
+    return Object.entries(value).flatMap(([k, v]) => placeholdersIn(v, [...path, k]));
+  }
+  return [];
 }

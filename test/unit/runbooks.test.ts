@@ -117,6 +117,97 @@ describe('runbook validation', () => {
     );
   });
 
+  it('rejects a probe or action name that the worker does not register', async () => {
+    expect(
+      await problemAfterEdit('all-channels-down', 'probe: k8sPods, args', 'probe: k8sPod, args'),
+    ).toMatch(
+      /all-channels-down\.yaml:13: probes\.0\.probe: unknown probe "k8sPod" \(did you mean "k8sPods"\?\)/,
+    );
+    expect(
+      await problemAfterEdit('whatsapp-channel-down', 'action: rolloutRestart', 'action: rolloutRestrat'),
+    ).toMatch(
+      /whatsapp-channel-down\.yaml:39: steps\.0\.action: unknown action "rolloutRestrat" \(did you mean "rolloutRestart"\?\)/,
+    );
+    expect(await problemAfterEdit('triage', 'probe: k8sPods', 'probe: kubectlGetPods')).toMatch(
+      /triage\.yaml:\d+: probes\.0\.probe: unknown probe "kubectlGetPods"; the worker's probes are k8sPods, .*gmailWatch/,
+    );
+  });
+
+  it("checks arguments against the activity's own schema", async () => {
+    expect(await problemAfterEdit('high-agent-latency', 'replicas: 5 }', "replicas: '5' }")).toMatch(
+      /high-agent-latency\.yaml:32: steps\.0\.args\.replicas: Invalid input: expected number, received string/,
+    );
+    // Schemas are strict: a misspelt optional argument is not silently ignored.
+    expect(
+      await problemAfterEdit('gmail-channel-down', 'tail: 50, filter: gmail', 'tial: 50, filter: gmail'),
+    ).toMatch(
+      /gmail-channel-down\.yaml:17: probes\.1\.args\.tial: k8sLogs has no argument "tial" \(did you mean "tail"\?\)/,
+    );
+    expect(
+      await problemAfterEdit('high-agent-latency', 'replicas: 5 }', 'replicas: 5, force: true }'),
+    ).toMatch(
+      /high-agent-latency\.yaml:32: steps\.0\.args\.force: scaleDeployment has no argument "force" \(it takes namespace, name, replicas\)/,
+    );
+  });
+
+  it('checks arguments after rendering their templates with placeholder values', async () => {
+    expect(
+      await problemAfterEdit(
+        'high-agent-latency',
+        "args: { namespace: '{{scope}}', name: fte-message-processor, replicas: 5 }",
+        "args: { namespace: '{{scope}}_staging', name: fte-message-processor, replicas: 5 }",
+      ),
+    ).toMatch(
+      /high-agent-latency\.yaml:32: steps\.0\.args\.namespace: must be a Kubernetes name .* \(from "\{\{scope\}\}_staging", checked as "customer-success-fte_staging"\)/,
+    );
+    expect(await problemAfterEdit('high-agent-latency', 'replicas: 5 }', "replicas: '{{scope}}' }")).toMatch(
+      /high-agent-latency\.yaml:32: steps\.0\.args\.replicas: Invalid input: expected number, received string \(from "\{\{scope\}\}"/,
+    );
+    expect(
+      await problemAfterEdit('high-agent-latency', 'replicas: 5 }', "replicas: '{{replicas}}' }"),
+    ).toMatch(/high-agent-latency\.yaml:32: steps\.0\.args\.replicas: unknown placeholder \{\{replicas\}\}/);
+    expect(
+      await problemAfterEdit(
+        'all-channels-down',
+        '{{finding:pods.uid/kafka-0}}',
+        '{{finding:pod.uid/kafka-0}}',
+      ),
+    ).toMatch(
+      /all-channels-down\.yaml:58: steps\.1\.args\.expectUid: \{\{finding:pod\.uid\/kafka-0\}\} refers to probe "pod", which this runbook does not have/,
+    );
+    expect(
+      await problemAfterEdit(
+        'high-agent-latency',
+        "args: { namespace: '{{scope}}', name: fte-message-processor } }",
+        "args: { namespace: '{{scope}}', name: '{{finding:kafka-lag.group}}' } }",
+      ),
+    ).toMatch(/high-agent-latency\.yaml:25: probes\.4\.args\.name: .*probe arguments cannot use findings/);
+  });
+
+  it('gives a finding that is a whole argument the type the argument expects (metrics keep their type)', async () => {
+    const dir = await copyOfRunbooks();
+    const file = join(dir, 'high-agent-latency.yaml');
+    const text = await readFile(file, 'utf8');
+    await writeFile(file, text.replace('maxReplicas: 10 }', "maxReplicas: '{{finding:hpa.maxReplicas}}' }"));
+    const { runbooks } = await loadRunbookDir(dir, contactsFile);
+    expect(runbooks.find((r) => r.runbook.id === 'high-agent-latency')?.runbook.steps[1]?.args).toEqual({
+      namespace: '{{scope}}',
+      name: 'fte-message-processor',
+      maxReplicas: '{{finding:hpa.maxReplicas}}',
+    });
+  });
+
+  it('refuses to start an incident with a runbook whose calls are wrong (the workflow opens it as triage)', async () => {
+    const dir = await copyOfRunbooks();
+    const file = join(dir, 'high-agent-latency.yaml');
+    await writeFile(file, (await readFile(file, 'utf8')).replace('replicas: 5 }', "replicas: '5' }"));
+    const { loadRunbook } = runbookActivities({ runbooksDir: dir, contactsFile });
+    await expect(loadRunbook({ runbookId: 'high-agent-latency' })).rejects.toMatchObject({
+      type: 'InvalidRunbookError',
+      message: expect.stringMatching(/high-agent-latency\.yaml:32: steps\.0\.args\.replicas: /),
+    });
+  });
+
   it('loads one runbook for an incident with a content hash that changes with the file', async () => {
     const dir = await copyOfRunbooks();
     const { loadRunbook } = runbookActivities({ runbooksDir: dir, contactsFile });
