@@ -141,6 +141,11 @@ export class FteApiSim {
     this.stats[channel] = { ...this.stats[channel], ...stats };
   }
 
+  /** Puts one channel's numbers back to the healthy defaults. */
+  resetChannel(channel: FteChannel): void {
+    this.stats[channel] = { ...DEFAULT_STATS[channel] };
+  }
+
   channel(channel: FteChannel): ChannelStats {
     return { ...this.stats[channel] };
   }

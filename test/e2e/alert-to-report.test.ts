@@ -10,36 +10,35 @@ import type { Worker } from '@temporalio/worker';
 import { loadActivityDependencies, type ActivityDependencies } from '../../src/activities/index.js';
 import { loadRunbookDir } from '../../src/activities/runbooks.js';
 import { incidentWorkflowId } from '../../src/domain/incident-key.js';
-import { startSandbox, type Sandbox } from '../../src/sandbox/platform.js';
+
 import { createReceiver } from '../../src/starters/receiver.js';
 import { incidentStatusQuery } from '../../src/workflows/api.js';
 import { createIncidentWorker } from '../../src/worker.js';
 import { contactsFile, projectRoot, runbooksDir } from '../helpers/paths.js';
+import { startTestSandbox, type TestSandbox } from '../helpers/sandbox.js';
 import { devServerEnv, services, uniqueName } from '../helpers/services.js';
 import { until } from '../helpers/workflows.js';
 
 const run = promisify(execFile);
 
 // The whole product on real parts: the receiver, the dev server, the worker with its real activities, the
-// simulated platform (Kubernetes API, fte-api, status pages, local PostgreSQL and Kafka) and incidentctl.
+// simulated platform (its workloads on the real local control plane, fte-api, status pages, local PostgreSQL
+// and Kafka) and incidentctl.
 let env: TestWorkflowEnvironment;
-let sandbox: Sandbox;
+let sandbox: TestSandbox;
+let namespace: string;
 let deps: ActivityDependencies;
 let worker: Worker;
 let running: Promise<void>;
 let receiver: FastifyInstance;
 let receiverUrl: string;
 const token = uniqueName('receiver-token-0123456789');
-const namespace = uniqueName('fte');
 const taskQueue = uniqueName('e2e');
 
 beforeAll(async () => {
   env = await devServerEnv();
-  sandbox = await startSandbox({
-    postgresAdminUrl: services().postgresUrl,
-    kafkaBrokers: services().kafkaBrokers,
-    namespace,
-  });
+  sandbox = await startTestSandbox();
+  namespace = sandbox.namespace;
   deps = await loadActivityDependencies({
     ...sandbox.env,
     TEMPORAL_ADDRESS: services().temporalAddress,
@@ -93,9 +92,14 @@ async function incidentctl(args: string[]): Promise<string> {
 
 describe('an alert, end to end', () => {
   it('goes from Alertmanager to a verified remediation and a pending post-incident report', async () => {
-    sandbox.apply('api-down');
-    const podsBefore = sandbox.kube.podsOf('fte-api').map((p) => p.uid);
-    expect(sandbox.kube.podsOf('fte-api').some((p) => p.reason === 'CrashLoopBackOff')).toBe(true);
+    await sandbox.apply('api-down');
+    const podsBefore = (await sandbox.cluster.podsOf('fte-api')).map((p) => p.uid);
+    const apiBefore = await sandbox.cluster.deployment('fte-api');
+    await until(
+      () => sandbox.cluster.podsOf('fte-api'),
+      (pods) => pods.every((p) => p.reason === 'CrashLoopBackOff'),
+      'kwok to report the fte-api pods crash-looping',
+    );
 
     const firing = await alertmanager('firing');
     expect(firing.status).toBe(202);
@@ -125,8 +129,10 @@ describe('an alert, end to end', () => {
       status: 'recovered',
       runs: 1,
     });
-    const podsAfter = sandbox.kube.podsOf('fte-api');
+    const podsAfter = await sandbox.cluster.podsOf('fte-api');
+    expect(podsAfter.length).toBe(3);
     expect(podsAfter.every((p) => p.ready && !podsBefore.includes(p.uid))).toBe(true);
+    expect((await sandbox.cluster.deployment('fte-api')).generation).toBe(apiBefore.generation + 1);
 
     expect((await alertmanager('resolved')).status).toBe(202);
     const outcome = (await handle.result()) as { postIncidentWorkflowId?: string; resolvedBy: string };

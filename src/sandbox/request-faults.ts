@@ -1,4 +1,30 @@
-import { KubeStatusError } from './objects.js';
+// Request-level faults the sandbox's API proxy (api-proxy.ts) injects in front of the real API server, and
+// the Kubernetes Status answers it makes them with.
+
+/** The condition of a Kubernetes error answer: code, reason and message as the API server words them. */
+export class KubeStatusError extends Error {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+  }
+
+  toStatus(): Record<string, unknown> {
+    return {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: this.message,
+      reason: this.reason,
+      details: this.details,
+      code: this.code,
+    };
+  }
+}
 
 /** What an API request is, in the terms RBAC uses. */
 export interface RequestInfo {

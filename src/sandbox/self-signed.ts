@@ -1,8 +1,8 @@
 import { generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 
-// A self-signed TLS certificate made in process (no openssl binary): kubectl only sends credentials over
-// TLS, so the simulator serves HTTPS with a fresh certificate and hands its PEM to clients as the CA.
+// A self-signed TLS certificate made in process (no openssl binary): clients only send credentials over
+// TLS, so the sandbox's API proxy serves HTTPS with a fresh certificate and gives clients its PEM as the CA.
 // The DER below encodes exactly one X.509 v3 shape: ECDSA P-256, SHA-256, subjectAltName for loopback.
 
 /** Tag, DER length (short form below 128, long form above) and content. */

@@ -1,0 +1,185 @@
+import { execFile } from 'node:child_process';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import type { FastifyInstance } from 'fastify';
+import pg from 'pg';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Worker } from '@temporalio/worker';
+import { loadActivityDependencies, type ActivityDependencies } from '../../src/activities/index.js';
+import { loadRunbookDir } from '../../src/activities/runbooks.js';
+import type { IncidentState } from '../../src/domain/incident.js';
+import { incidentWorkflowId } from '../../src/domain/incident-key.js';
+import { createReceiver } from '../../src/starters/receiver.js';
+import { incidentStatusQuery } from '../../src/workflows/api.js';
+import { createIncidentWorker } from '../../src/worker.js';
+import { contactsFile, projectRoot, runbooksDir } from '../helpers/paths.js';
+import { startTestSandbox, type TestSandbox } from '../helpers/sandbox.js';
+import { devServerEnv, services, uniqueName } from '../helpers/services.js';
+import { until } from '../helpers/workflows.js';
+
+const run = promisify(execFile);
+
+/**
+ * The whole product on real parts, as `make start` runs it: the dev server, the worker with its real
+ * activities, the Alertmanager receiver, the simulated platform on the real control plane, incidentctl and
+ * the temporal CLI. One per test file; each has its own namespace, databases and task queue.
+ */
+export interface Product {
+  env: TestWorkflowEnvironment;
+  sandbox: TestSandbox;
+  namespace: string;
+  taskQueue: string;
+  /** Sends what Alertmanager sends for one alert of a Prometheus rule, firing or resolved. */
+  alert(alertname: string, status: 'firing' | 'resolved', labels?: Record<string, string>): Promise<number>;
+  incidentId(runbook: string): string;
+  handle(runbook: string): WorkflowHandle;
+  status(runbook: string): Promise<IncidentState>;
+  /** Polls the incident's status query until `predicate` holds, for up to `seconds`. */
+  waitFor(
+    runbook: string,
+    predicate: (s: IncidentState) => boolean,
+    what: string,
+    seconds?: number,
+  ): Promise<IncidentState>;
+  incidentctl(args: string[]): Promise<string>;
+  temporal(args: string[]): Promise<string>;
+  /** The ledger's event types of an incident, in order. */
+  ledgerEvents(incidentId: string): Promise<string[]>;
+  /**
+   * After a test: ends what it left open (a failed test's incident) and clears every fault, so the next
+   * test of the file starts on a healthy platform.
+   */
+  reset(runbook: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export async function startProduct(): Promise<Product> {
+  const env = await devServerEnv();
+  const sandbox = await startTestSandbox();
+  const namespace = sandbox.namespace;
+  const taskQueue = uniqueName('e2e');
+  let deps: ActivityDependencies | undefined;
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  let receiver: FastifyInstance | undefined;
+  const token = uniqueName('receiver-token-0123456789');
+  const stop = async () => {
+    await receiver?.close();
+    worker?.shutdown();
+    await running;
+    await deps?.close();
+    await sandbox.stop();
+    await env.teardown();
+  };
+  try {
+    deps = await loadActivityDependencies({
+      ...sandbox.env,
+      TEMPORAL_ADDRESS: services().temporalAddress,
+      TEMPORAL_TASK_QUEUE: taskQueue,
+    });
+    worker = await createIncidentWorker({
+      connection: env.nativeConnection,
+      namespace: 'default',
+      taskQueue,
+      dependencies: deps,
+    });
+    running = worker.run();
+    const { runbooks } = await loadRunbookDir(runbooksDir, contactsFile);
+    receiver = createReceiver({
+      client: env.client,
+      runbooks: runbooks.map((r) => r.runbook),
+      token,
+      taskQueue,
+    });
+    await receiver.listen({ port: 0, host: '127.0.0.1' });
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const receiverUrl = `http://127.0.0.1:${(receiver.server.address() as AddressInfo).port}`;
+  const cliEnv = {
+    ...process.env,
+    TEMPORAL_ADDRESS: services().temporalAddress,
+    TEMPORAL_NAMESPACE: 'default',
+  };
+
+  const incidentId = (runbook: string) => incidentWorkflowId(runbook, namespace);
+  const handle = (runbook: string) => env.client.workflow.getHandle(incidentId(runbook));
+  const status = (runbook: string) => handle(runbook).query(incidentStatusQuery);
+
+  return {
+    env,
+    sandbox,
+    namespace,
+    taskQueue,
+    async alert(alertname, alertStatus, labels = {}) {
+      const alertLabels = { alertname, namespace, severity: 'critical', ...labels };
+      const response = await fetch(`${receiverUrl}/webhooks/alertmanager`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          version: '4',
+          groupKey: `{}:{alertname="${alertname}"}`,
+          truncatedAlerts: 0,
+          status: alertStatus,
+          receiver: 'fte-incident-response',
+          groupLabels: { alertname },
+          commonLabels: alertLabels,
+          commonAnnotations: {},
+          externalURL: 'http://alertmanager.example:9093',
+          alerts: [
+            {
+              status: alertStatus,
+              labels: alertLabels,
+              annotations: { summary: `${alertname} (end-to-end test)` },
+              startsAt: new Date(Date.now() - 60_000).toISOString(),
+              endsAt: alertStatus === 'resolved' ? new Date().toISOString() : '0001-01-01T00:00:00Z',
+              generatorURL: 'http://prometheus.example:9090/graph',
+              fingerprint: `e2e-${alertname.toLowerCase()}`,
+            },
+          ],
+        }),
+      });
+      return response.status;
+    },
+    incidentId,
+    handle,
+    status,
+    waitFor: (runbook, predicate, what, seconds = 60) =>
+      until(() => status(runbook), predicate, what, seconds * 10),
+    async incidentctl(args) {
+      const { stdout } = await run('node', [`${projectRoot}bin/incidentctl.js`, ...args], { env: cliEnv });
+      return stdout;
+    },
+    async temporal(args) {
+      const { stdout } = await run(
+        services().temporalCli,
+        [...args, '--address', services().temporalAddress, '--namespace', 'default'],
+        { env: cliEnv },
+      );
+      return stdout;
+    },
+    async ledgerEvents(id) {
+      const ledger = new pg.Client({ connectionString: sandbox.env.LEDGER_DATABASE_URL });
+      await ledger.connect();
+      try {
+        const { rows } = await ledger.query<{ type: string }>(
+          'SELECT type FROM incident_events WHERE incident_id = $1 ORDER BY at',
+          [id],
+        );
+        return rows.map((r) => r.type);
+      } finally {
+        await ledger.end();
+      }
+    },
+    async reset(runbook) {
+      const description = await handle(runbook)
+        .describe()
+        .catch(() => undefined);
+      if (description?.status.name === 'RUNNING') await handle(runbook).terminate('test cleanup');
+      await sandbox.apply('healthy');
+    },
+    stop,
+  };
+}
