@@ -31,6 +31,9 @@ export const monitorEnvSchema = z
     MONITOR_LATENCY_FOR: duration('0s'),
     MONITOR_ESCALATION_RATE: rateVar(0.3),
     MONITOR_ESCALATION_FOR: duration('10m'),
+    MONITOR_DB_POOL_UTILISATION: rateVar(0.95),
+    MONITOR_DB_POOL_FOR: duration('1m'),
+    MONITOR_GMAIL_WATCH_FOR: duration('0s'),
     MONITOR_KAFKA_INTERVAL: duration('1m'),
     MONITOR_KAFKA_GROUP: z.string().trim().min(1).max(200).default('fte-message-processor'),
     MONITOR_KAFKA_TOPIC: z.string().trim().min(1).max(200).optional(),
@@ -49,6 +52,9 @@ export const monitorEnvSchema = z
       'MONITOR_REPEAT_INTERVAL',
     ] as const) {
       if (env[name] < MIN_INTERVAL_MS) problem(name, `must be at least ${formatDuration(MIN_INTERVAL_MS)}`);
+    }
+    if (env.MONITOR_DB_POOL_UTILISATION <= 0) {
+      problem('MONITOR_DB_POOL_UTILISATION', 'must be above 0 (a share of the connection limit, up to 1)');
     }
     if (
       env.MONITOR_GMAIL_RENEW_EVERY >= GMAIL_WATCH_LIFETIME_MS ||
@@ -78,6 +84,11 @@ export interface MonitorConfig {
     latencyForMs: number;
     escalationRate: number;
     escalationForMs: number;
+    /** Share of the platform database's connection limit in use at which its pool is exhausted. */
+    poolUtilisation: number;
+    poolForMs: number;
+    /** How long the Gmail watch must be expired before the alert fires. */
+    gmailWatchForMs: number;
   };
   kafkaLag: { everyMs: number; group: string; topic?: string; threshold: number; forMs: number };
   gmailRenewal: { everyMs: number; retryEveryMs: number; retryForMs: number };
@@ -97,6 +108,9 @@ export function loadMonitorConfig(env: NodeJS.ProcessEnv = process.env): Monitor
       latencyForMs: e.MONITOR_LATENCY_FOR,
       escalationRate: e.MONITOR_ESCALATION_RATE,
       escalationForMs: e.MONITOR_ESCALATION_FOR,
+      poolUtilisation: e.MONITOR_DB_POOL_UTILISATION,
+      poolForMs: e.MONITOR_DB_POOL_FOR,
+      gmailWatchForMs: e.MONITOR_GMAIL_WATCH_FOR,
     },
     kafkaLag: {
       everyMs: e.MONITOR_KAFKA_INTERVAL,

@@ -26,6 +26,16 @@ export const healthMonitorInputSchema = z.strictObject({
   escalationRate: rate,
   /** ...for at least this long. */
   escalationForMs: ms,
+  /**
+   * The platform database's pool is exhausted when `postgresConnections` finds this share of its connection
+   * limit in use (or the server refuses new connections for lack of slots)... Optional, like the two below:
+   * schedules applied before these existed start runs without them.
+   */
+  poolUtilisation: z.number().gt(0).max(1).default(0.95),
+  /** ...for at least this long. */
+  poolForMs: ms.default(60_000),
+  /** How long the Gmail watch must be expired before FTEGmailChannelDown fires. */
+  gmailWatchForMs: ms.default(0),
   repeatEveryMs: positiveMs,
   /** How often the schedule runs the check. */
   everyMs: positiveMs,
@@ -224,6 +234,7 @@ export const MONITOR_ALERTNAMES = {
   agentLatency: 'FTEAgentLatencyHigh',
   escalationRate: 'FTEEscalationRateHigh',
   gmailChannelDown: 'FTEGmailChannelDown',
+  databaseConnectionFailures: 'FTEDatabaseConnectionFailures',
 } as const;
 
 export const monitorFingerprints = {
@@ -231,6 +242,8 @@ export const monitorFingerprints = {
   channelDown: (channel: MonitoredChannel, scope: string) => `monitor:channel-down:${channel}:${scope}`,
   agentLatency: (scope: string) => `monitor:agent-latency:${scope}`,
   escalationRate: (scope: string) => `monitor:escalation-rate:${scope}`,
+  databasePool: (scope: string) => `monitor:db-connections:${scope}`,
+  gmailWatch: (scope: string) => `monitor:gmail-watch:${scope}`,
   kafkaLag: (group: string, scope: string) => `monitor:kafka-lag:${group}:${scope}`,
   gmailWatchRenewal: (scope: string) => `monitor:gmail-watch-renewal:${scope}`,
 };
@@ -272,15 +285,44 @@ function labelsOf(
   return { alertname, namespace: scope, source: 'monitor', monitor, ...extra };
 }
 
+/** SQLSTATE `too_many_connections`: the server, or the database's connection limit, has no slot left. */
+export const TOO_MANY_CONNECTIONS = '53300';
+
 /**
- * The health monitor's conditions. Health down, or every channel failing, is "all channels down"; then
- * no single channel alerts on its own. Otherwise each failing channel alerts for itself. Latency and
- * escalation rate are judged on their own.
+ * Whether a `postgresConnections` finding says the platform database's pool is exhausted: the share of the
+ * connection limit in use is at or above `threshold` (the probe reports `down` then, as it is given the
+ * threshold as its `downAt`), or the server refused the probe's connection for lack of a slot. A database
+ * that cannot be reached at all is not an exhausted pool: that is fte-api's health check failing, which
+ * `FTEAllChannelsDown` covers (the sandbox's `postgres-down`). Undefined when the probe gave no answer.
+ */
+export function poolExhausted(pool: Finding, threshold: number): boolean | undefined {
+  if (pool.status === 'unknown') return undefined;
+  const used = pool.metrics.utilisationPct;
+  if (typeof used === 'number' && Number.isFinite(used)) {
+    return pool.status === 'down' || used / 100 >= threshold;
+  }
+  return pool.status === 'down' && pool.metrics.sqlState === TOO_MANY_CONNECTIONS;
+}
+
+/** Findings of the probes the health monitor added later; a run that did not make them leaves them out. */
+export interface HealthExtraFindings {
+  /** `postgresConnections` on the platform database. */
+  pool?: Finding;
+  /** `gmailWatch`. */
+  gmailWatch?: Finding;
+}
+
+/**
+ * The health monitor's conditions. Health down, or every channel failing, is "all channels down", unless
+ * the platform database's pool is exhausted, which explains it: then only `FTEDatabaseConnectionFailures`
+ * fires. Either way no single channel alerts on its own. Otherwise each failing channel alerts for itself.
+ * Latency, escalation rate and the Gmail watch are judged on their own.
  */
 export function healthObservations(
   raw: HealthMonitorInput,
   health: Finding,
   metrics: Finding,
+  extra: HealthExtraFindings = {},
 ): Observation[] {
   const input = healthMonitorInputSchema.parse(raw);
   const { scope } = input;
@@ -289,10 +331,22 @@ export function healthObservations(
     ? MONITORED_CHANNELS.filter((c) => readings[c].errorRate >= input.channelErrorRate)
     : [];
   const healthDown = health.status === 'down';
-  const allDown = healthDown ? true : readings ? failing.length === MONITORED_CHANNELS.length : undefined;
+  /** fte-api fails as a whole: health down or every channel failing (one incident covers the channels). */
+  const wholeApiDown = healthDown
+    ? true
+    : readings
+      ? failing.length === MONITORED_CHANNELS.length
+      : undefined;
+  const exhausted = extra.pool ? poolExhausted(extra.pool, input.poolUtilisation) : undefined;
+  // An exhausted pool is the cause the database runbook treats (500s on every endpoint): no second incident.
+  const explained = exhausted === true;
+  const allDown = explained && wholeApiDown !== undefined ? false : wholeApiDown;
   const describeChannels = readings
     ? MONITORED_CHANNELS.map((c) => `${c} errors ${pct(readings[c].errorRate)}`).join(', ')
     : `channel metrics unavailable (${metrics.summary})`;
+  const apiSummary = healthDown
+    ? `fte-api health check failing: ${health.summary}`
+    : `${wholeApiDown ? 'every channel is failing' : 'not every channel is failing'}: ${describeChannels} (failing at ${pct(input.channelErrorRate)})`;
 
   const observations: Observation[] = [
     {
@@ -300,9 +354,10 @@ export function healthObservations(
       holds: allDown,
       forMs: input.channelDownForMs,
       labels: labelsOf(MONITOR_ALERTNAMES.allChannelsDown, scope, 'health'),
-      summary: healthDown
-        ? `fte-api health check failing: ${health.summary}`
-        : `${allDown ? 'every channel is failing' : 'not every channel is failing'}: ${describeChannels} (failing at ${pct(input.channelErrorRate)})`,
+      summary:
+        explained && wholeApiDown
+          ? `${apiSummary}; explained by the exhausted database pool (FTEDatabaseConnectionFailures)`
+          : apiSummary,
     },
   ];
 
@@ -310,7 +365,7 @@ export function healthObservations(
     const reading = readings?.[channel];
     observations.push({
       fingerprint: monitorFingerprints.channelDown(channel, scope),
-      holds: allDown === true ? false : reading ? failing.includes(channel) : undefined,
+      holds: wholeApiDown === true ? false : reading ? failing.includes(channel) : undefined,
       forMs: input.channelDownForMs,
       labels: labelsOf(CHANNEL_ALERTNAMES[channel], scope, 'health', { channel }),
       summary: reading
@@ -350,6 +405,27 @@ export function healthObservations(
       ? `escalation rate ${pct(overall.rate)} over ${overall.requests} requests (threshold ${pct(input.escalationRate)} for ${Math.round(input.escalationForMs / 60_000)} min)`
       : describeChannels,
   });
+
+  if (extra.pool) {
+    observations.push({
+      fingerprint: monitorFingerprints.databasePool(scope),
+      holds: exhausted,
+      forMs: input.poolForMs,
+      labels: labelsOf(MONITOR_ALERTNAMES.databaseConnectionFailures, scope, 'health'),
+      summary: `${extra.pool.summary} (exhausted at ${pct(input.poolUtilisation)} of the connection limit)`,
+    });
+  }
+  if (extra.gmailWatch) {
+    const watch = extra.gmailWatch;
+    observations.push({
+      fingerprint: monitorFingerprints.gmailWatch(scope),
+      // Expired is down; a watch close to expiring (degraded) is the renewal schedule's business.
+      holds: watch.status === 'unknown' ? undefined : watch.status === 'down',
+      forMs: input.gmailWatchForMs,
+      labels: labelsOf(MONITOR_ALERTNAMES.gmailChannelDown, scope, 'health', { channel: 'email' }),
+      summary: watch.summary,
+    });
+  }
   return observations;
 }
 

@@ -107,19 +107,40 @@ async function decide(
   return state;
 }
 
-/** Every minute: fte-api health and channel metrics → all channels down, one channel down, latency, escalations. */
+/**
+ * The health monitor's runs also probe the platform database's connections and the Gmail watch. Runs that
+ * began before this (their histories schedule only the first two probes) replay without them.
+ */
+export const HEALTH_MONITOR_POOL_AND_WATCH_PATCH = 'health-monitor-pool-and-gmail-watch';
+
+/** What `postgresConnections` reports `degraded` at, unless the exhausted threshold is lower. */
+const POOL_DEGRADED_AT = 0.8;
+
+/**
+ * Every minute: fte-api health and channel metrics, the platform database's connections and the Gmail
+ * watch → all channels down, one channel down, latency, escalations, database connection failures, Gmail.
+ */
 export async function healthMonitorWorkflow(raw: HealthMonitorInput): Promise<MonitorState> {
   const observedAt = Date.now();
   const input = parseArgs(healthMonitorInputSchema, raw);
   const previous = readMonitorState(wf.workflowInfo().lastResult);
-  const [health, metrics] = await Promise.all([
+  const poolAndWatch = wf.patched(HEALTH_MONITOR_POOL_AND_WATCH_PATCH);
+  const [health, metrics, pool, gmailWatch] = await Promise.all([
     probe('httpHealth', 'api-health', input.scope, {}),
     probe('channelMetrics', 'channel-metrics', input.scope, {
       errorRateDown: input.channelErrorRate,
       p95LatencyMs: input.p95LatencyMs,
     }),
+    poolAndWatch
+      ? probe('postgresConnections', 'db-connections', input.scope, {
+          degradedAt: Math.min(POOL_DEGRADED_AT, input.poolUtilisation),
+          downAt: input.poolUtilisation,
+        })
+      : undefined,
+    poolAndWatch ? probe('gmailWatch', 'gmail-watch', input.scope, {}) : undefined,
   ]);
-  return decide(previous, healthObservations(input, health, metrics), observedAt, input);
+  const extra = { ...(pool ? { pool } : {}), ...(gmailWatch ? { gmailWatch } : {}) };
+  return decide(previous, healthObservations(input, health, metrics, extra), observedAt, input);
 }
 
 /** Consumer lag of the message processor above the threshold for a while → high agent latency. */

@@ -212,7 +212,16 @@ describe('postgresConnections', () => {
     const f = await probes({ connectionString: role.url }).postgresConnections(probeInput({}, 'connections'));
     expect(f.status).toBe('down');
     expect(f.summary).toMatch(/refuses new connections \(too many connections for role/);
+    // The SQLSTATE tells "no slot left" (the health monitor's pool exhausted) from an unreachable server.
+    expect(f.metrics.sqlState).toBe('53300');
     expectNoSecret(f, new URL(role.url).password);
+  });
+
+  it('is down without a SQLSTATE when nothing listens on the port', async () => {
+    const connectionString = urlWithPassword(platform.url, 'Planted-Pw-5a0c', { port: await closedPort() });
+    const f = await probes({ connectionString }).postgresConnections(probeInput({}, 'connections'));
+    expect(f.status).toBe('down');
+    expect(f.metrics).toEqual({ error: 'UnavailableError' });
   });
 
   it("says which grant is missing when the role cannot see other sessions' state", async () => {

@@ -31,9 +31,10 @@ export interface Deliveries {
 }
 
 /**
- * A worker serving the incident and monitor workflows. The monitors' probes and the Gmail renewal are the
- * real activities against the fte-api simulator and the suite's Kafka; alerts go through the real delivery
- * activity (recorded on the way); the incidents' other activities are the FakePlatform's.
+ * A worker serving the incident and monitor workflows. The monitors' fte-api, Gmail and Kafka probes and the
+ * Gmail renewal are the real activities against the fte-api simulator and the suite's Kafka; alerts go
+ * through the real delivery activity (recorded on the way); the database probes (the health monitor's
+ * `postgresConnections` too) and the incidents' other activities are the FakePlatform's.
  */
 export async function monitorWorker(
   env: TestWorkflowEnvironment,

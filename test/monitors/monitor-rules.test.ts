@@ -5,9 +5,12 @@ import { loadMonitorConfig } from '../../src/starters/monitor-config.js';
 import {
   evaluate,
   gmailRenewalObservation,
+  healthMonitorInputSchema,
   healthObservations,
   kafkaLagObservation,
+  poolExhausted,
   readMonitorState,
+  type HealthExtraFindings,
   type HealthMonitorInput,
   type MonitorState,
   type Observation,
@@ -262,6 +265,165 @@ describe('health monitor decisions', () => {
   });
 });
 
+describe('health monitor: the platform database pool and the Gmail watch', () => {
+  const scope = 'customer-success-fte';
+  /** What postgresConnections reports for the sandbox's db-connections-exhausted (38 idle of 40 + its own). */
+  const exhausted = finding('down', { utilisationPct: 97.5, databaseConnections: 39, databaseLimit: 40 });
+  const roomy = finding('ok', { utilisationPct: 12.5, databaseConnections: 5, databaseLimit: 40 });
+  const watchValid = finding('ok', { hoursLeft: 160 });
+  const watchExpired = finding('down', { hoursLeft: -1 });
+  const byFingerprint = (obs: Observation[]) => Object.fromEntries(obs.map((o) => [o.fingerprint, o.holds]));
+
+  it('pool exhausted while health fails → FTEDatabaseConnectionFailures only, not FTEAllChannelsDown', () => {
+    const obs = healthObservations(input, finding('down'), channelMetrics(), {
+      pool: exhausted,
+      gmailWatch: watchValid,
+    });
+    expect(holding(obs)).toEqual(['FTEDatabaseConnectionFailures']);
+    const db = obs.find((o) => o.holds);
+    expect(db).toMatchObject({
+      fingerprint: `monitor:db-connections:${scope}`,
+      forMs: MIN,
+      labels: {
+        alertname: 'FTEDatabaseConnectionFailures',
+        namespace: scope,
+        source: 'monitor',
+        monitor: 'health',
+      },
+    });
+    expect(db?.summary).toContain('p is down');
+    expect(db?.summary).toContain('exhausted at 95.0 %');
+    // The all-channels condition is clear (not unknown): a firing one resolves, explained by the pool.
+    const all = obs.find((o) => o.labels.alertname === 'FTEAllChannelsDown');
+    expect(all?.holds).toBe(false);
+    expect(all?.summary).toContain('explained by the exhausted database pool');
+    // The channels are covered by the database incident.
+    expect(obs.filter((o) => o.fingerprint.includes(':channel-down:')).map((o) => o.holds)).toEqual([
+      false,
+      false,
+      false,
+    ]);
+  });
+
+  it('every channel failing because the pool is exhausted → the database alert only', () => {
+    const failing = channelMetrics({
+      email: { errorRate: 1 },
+      whatsapp: { errorRate: 1 },
+      web_form: { errorRate: 1 },
+    });
+    expect(holding(healthObservations(input, finding('ok'), failing, { pool: exhausted }))).toEqual([
+      'FTEDatabaseConnectionFailures',
+    ]);
+  });
+
+  it('judges the pool by its utilisation against the configured threshold, or a refusal for lack of a slot', () => {
+    expect(poolExhausted(exhausted, 0.95)).toBe(true);
+    expect(poolExhausted(finding('degraded', { utilisationPct: 90 }), 0.95)).toBe(false);
+    expect(poolExhausted(finding('degraded', { utilisationPct: 90 }), 0.9)).toBe(true);
+    expect(poolExhausted(roomy, 0.95)).toBe(false);
+    // The server refused the probe: no slot left (SQLSTATE 53300) is the pool exhausted...
+    expect(poolExhausted(finding('down', { error: 'UnavailableError', sqlState: '53300' }), 0.95)).toBe(true);
+    // ...an unreachable database is not (postgres-down: all channels down covers it); no answer cannot tell.
+    expect(poolExhausted(finding('down', { error: 'UnavailableError' }), 0.95)).toBe(false);
+    expect(poolExhausted(finding('unknown'), 0.95)).toBeUndefined();
+
+    const strict = { ...input, poolUtilisation: 0.99 };
+    const obs = healthObservations(strict, finding('ok'), channelMetrics(), {
+      pool: finding('degraded', { utilisationPct: 97.5 }),
+    });
+    expect(holding(obs)).toEqual([]);
+  });
+
+  it('database unreachable while health fails → FTEAllChannelsDown, no database alert (postgres-down)', () => {
+    const unreachable = finding('down', { error: 'UnavailableError' });
+    const obs = healthObservations(input, finding('down'), finding('down'), { pool: unreachable });
+    expect(holding(obs)).toEqual(['FTEAllChannelsDown']);
+    expect(byFingerprint(obs)[`monitor:db-connections:${scope}`]).toBe(false);
+  });
+
+  it('a pool probe without an answer neither raises nor hides anything', () => {
+    const obs = healthObservations(input, finding('down'), channelMetrics(), { pool: finding('unknown') });
+    expect(holding(obs)).toEqual(['FTEAllChannelsDown']);
+    expect(byFingerprint(obs)[`monitor:db-connections:${scope}`]).toBeUndefined();
+  });
+
+  it('Gmail watch expired → FTEGmailChannelDown, with a fingerprint of its own (not the renewal schedule’s)', () => {
+    // gmail-watch-expired: the watch is down and the email channel simply receives nothing (0 requests).
+    const quietEmail = channelMetrics({ email: { requests: 0 } });
+    const obs = healthObservations(input, finding('ok'), quietEmail, {
+      pool: roomy,
+      gmailWatch: watchExpired,
+    });
+    expect(holding(obs)).toEqual(['FTEGmailChannelDown']);
+    const watch = obs.find((o) => o.holds);
+    expect(watch).toMatchObject({
+      fingerprint: `monitor:gmail-watch:${scope}`,
+      forMs: 0,
+      labels: { alertname: 'FTEGmailChannelDown', namespace: scope, monitor: 'health', channel: 'email' },
+      summary: 'p is down',
+    });
+    expect(watch?.fingerprint).not.toBe(
+      gmailRenewalObservation(scope, { ok: false, error: 'x' }).fingerprint,
+    );
+    // A watch close to expiry is the renewal schedule's business; an unreadable one cannot tell.
+    const soon = healthObservations(input, finding('ok'), channelMetrics(), {
+      gmailWatch: finding('degraded'),
+    });
+    expect(byFingerprint(soon)[`monitor:gmail-watch:${scope}`]).toBe(false);
+    const unread = healthObservations(input, finding('ok'), channelMetrics(), {
+      gmailWatch: finding('unknown'),
+    });
+    expect(byFingerprint(unread)[`monitor:gmail-watch:${scope}`]).toBeUndefined();
+  });
+
+  it('all clear on a healthy platform, eight conditions', () => {
+    const obs = healthObservations(input, finding('ok'), channelMetrics(), {
+      pool: roomy,
+      gmailWatch: watchValid,
+    });
+    expect(obs.map((o) => o.holds)).toEqual(Array(8).fill(false));
+  });
+
+  it('fires after the pool has been exhausted for its duration, never all channels, and recovery resolves both', () => {
+    const health = { ...input, channelDownForMs: MIN, poolForMs: MIN, gmailWatchForMs: 0 };
+    const minutes: [Finding, HealthExtraFindings][] = [
+      [finding('down'), { pool: exhausted, gmailWatch: watchExpired }],
+      [finding('down'), { pool: exhausted, gmailWatch: watchExpired }],
+      [finding('down'), { pool: exhausted, gmailWatch: watchExpired }],
+      [finding('ok'), { pool: roomy, gmailWatch: watchValid }],
+    ];
+    let state: MonitorState = { conditions: {} };
+    const sent: string[] = [];
+    minutes.forEach(([h, extra], minute) => {
+      const r = evaluate(
+        state,
+        healthObservations(health, h, channelMetrics(), extra),
+        T0 + minute * MIN,
+        policy,
+      );
+      state = r.state;
+      sent.push(...r.alerts.map((a) => `${minute} ${a.labels.alertname} ${a.status} ${a.fingerprint}`));
+    });
+    expect(sent).toEqual([
+      `0 FTEGmailChannelDown firing monitor:gmail-watch:${scope}`,
+      `1 FTEDatabaseConnectionFailures firing monitor:db-connections:${scope}`,
+      `3 FTEDatabaseConnectionFailures resolved monitor:db-connections:${scope}`,
+      `3 FTEGmailChannelDown resolved monitor:gmail-watch:${scope}`,
+    ]);
+    expect(state.conditions).toEqual({});
+  });
+
+  it('takes a schedule input from before the pool and watch checks with their defaults', () => {
+    const { poolUtilisation, poolForMs, gmailWatchForMs, ...older } = healthMonitorInputSchema.parse(input);
+    expect({ poolUtilisation, poolForMs, gmailWatchForMs }).toEqual({
+      poolUtilisation: 0.95,
+      poolForMs: MIN,
+      gmailWatchForMs: 0,
+    });
+    expect(healthMonitorInputSchema.parse(older)).toMatchObject({ poolUtilisation: 0.95, poolForMs: MIN });
+  });
+});
+
 describe('kafka lag and gmail renewal decisions', () => {
   const lagInput = {
     scope: 's',
@@ -310,6 +472,9 @@ describe('monitor configuration', () => {
         latencyForMs: 0,
         escalationRate: 0.3,
         escalationForMs: 10 * MIN,
+        poolUtilisation: 0.95,
+        poolForMs: MIN,
+        gmailWatchForMs: 0,
       },
       kafkaLag: { everyMs: MIN, group: 'fte-message-processor', threshold: 1000, forMs: 5 * MIN },
       gmailRenewal: { everyMs: 6 * 24 * 60 * MIN, retryEveryMs: 15 * MIN, retryForMs: 24 * 60 * MIN },
@@ -323,11 +488,19 @@ describe('monitor configuration', () => {
       MONITOR_ESCALATION_FOR: '15m',
       MONITOR_KAFKA_LAG_THRESHOLD: '500',
       MONITOR_KAFKA_TOPIC: 'fte-messages',
+      MONITOR_DB_POOL_UTILISATION: '0.9',
+      MONITOR_DB_POOL_FOR: '2m',
+      MONITOR_GMAIL_WATCH_FOR: '5m',
     });
     expect(config.scope).toBe('staging');
     expect(config.health.escalationRate).toBe(0.25);
     expect(config.health.escalationForMs).toBe(15 * MIN);
     expect(config.kafkaLag).toMatchObject({ threshold: 500, topic: 'fte-messages' });
+    expect(config.health).toMatchObject({
+      poolUtilisation: 0.9,
+      poolForMs: 2 * MIN,
+      gmailWatchForMs: 5 * MIN,
+    });
   });
 
   it('names every bad variable and why', () => {
@@ -338,6 +511,7 @@ describe('monitor configuration', () => {
           MONITOR_HEALTH_INTERVAL: 'often',
           MONITOR_GMAIL_RENEW_EVERY: '7d',
           MONITOR_KAFKA_LAG_THRESHOLD: '-1',
+          MONITOR_GMAIL_WATCH_FOR: 'soon',
         });
       } catch (e) {
         return e;
@@ -349,6 +523,13 @@ describe('monitor configuration', () => {
     expect(message).toMatch(/MONITOR_ESCALATION_RATE: expected a rate between 0 and 1/);
     expect(message).toMatch(/MONITOR_HEALTH_INTERVAL: "often" is not a duration/);
     expect(message).toMatch(/MONITOR_KAFKA_LAG_THRESHOLD: expected a number/);
+    expect(message).toMatch(/MONITOR_GMAIL_WATCH_FOR: "soon" is not a duration/);
+  });
+
+  it('refuses a pool threshold of 0', () => {
+    expect(() => loadMonitorConfig({ MONITOR_DB_POOL_UTILISATION: '0' })).toThrow(
+      /MONITOR_DB_POOL_UTILISATION: must be above 0/,
+    );
   });
 
   it('refuses a renewal interval that lets the Gmail watch expire', () => {

@@ -13,6 +13,7 @@ import {
   healthMonitorWorkflow,
   kafkaLagMonitorWorkflow,
 } from '../../src/workflows/monitors.js';
+import { FakePlatform } from '../helpers/fake-platform.js';
 import { services, timeSkippingEnv, uniqueName } from '../helpers/services.js';
 import { monitorWorker, poll } from './harness.js';
 
@@ -165,6 +166,166 @@ describe('health monitor', () => {
       const after = await handle.describe();
       expect(after.runId).toBe(runId);
       expect(after.status.name).toBe('COMPLETED');
+      await monitor.terminate();
+    });
+  });
+});
+
+describe('health monitor: database pool and Gmail watch', () => {
+  const incidentExists = (runbookId: string) =>
+    incident(runbookId)
+      .describe()
+      .then(
+        () => true,
+        () => false,
+      );
+
+  it('an exhausted pool opens the database incident, never all-channels-down; a freed pool resolves it', async () => {
+    const sim = await startSim();
+    // db-connections-exhausted: fte-api's health fails and the pool is at 97.5 % of the database's limit.
+    sim.setHealthy(false);
+    const platform = new FakePlatform();
+    platform.status['db-connections'] = 'down';
+    platform.metrics['db-connections'] = { utilisationPct: 97.5, databaseConnections: 39, databaseLimit: 40 };
+    const { worker, deliveries } = await monitorWorker(env, taskQueue, sim, platform);
+    await worker.runUntil(async () => {
+      const monitor = await env.client.workflow.start(healthMonitorWorkflow, {
+        taskQueue,
+        workflowId: uniqueName('monitor-health'),
+        // All channels down would fire on the first run: only the pool's explanation keeps it quiet.
+        args: [healthInput({ channelDownForMs: 0, poolForMs: MIN })],
+        cronSchedule: '* * * * *',
+      });
+      await nextRun(monitor); // pending
+      expect(deliveries.lines()).toEqual([]);
+      await nextRun(monitor); // a minute exhausted
+      expect(deliveries.lines()).toEqual(['FTEDatabaseConnectionFailures firing']);
+      const fingerprint = `monitor:db-connections:${scope}`;
+      const opened = await poll(
+        () => incidentState(incident('database-connection-failures')),
+        (s) => Boolean(s.alerts[fingerprint]),
+        'the database incident',
+      );
+      expect(opened.source).toBe('monitor');
+      expect(opened.alerts[fingerprint]).toMatchObject({
+        alertname: 'FTEDatabaseConnectionFailures',
+        status: 'firing',
+      });
+      expect(opened.alerts[fingerprint]?.summary).toBe(
+        'db-connections is down (exhausted at 95.0 % of the connection limit)',
+      );
+      // The probe was asked with the configured threshold as its "down".
+      const poolCall = platform.probeCalls.find((c) => c.probeId === 'db-connections');
+      expect(poolCall?.args).toEqual({ degradedAt: 0.8, downAt: 0.95 });
+
+      await nextRun(monitor);
+      expect(deliveries.lines()).toEqual(['FTEDatabaseConnectionFailures firing']);
+      expect(await incidentExists('all-channels-down')).toBe(false);
+
+      // The idle connections are gone: the pool has room and fte-api answers again.
+      platform.status['db-connections'] = 'ok';
+      platform.metrics['db-connections'] = { utilisationPct: 10, databaseConnections: 4, databaseLimit: 40 };
+      sim.setHealthy(true);
+      await nextRun(monitor);
+      expect(deliveries.lines()).toEqual([
+        'FTEDatabaseConnectionFailures firing',
+        'FTEDatabaseConnectionFailures resolved',
+      ]);
+      await poll(
+        () => incidentState(incident('database-connection-failures')),
+        (s) => s.alerts[fingerprint]?.status === 'resolved',
+        'the resolved alert in the incident',
+      );
+      expect(await incidentExists('all-channels-down')).toBe(false);
+
+      await monitor.terminate();
+      // New runs record the patch that added the probes (older histories replay without them).
+      const single = await env.client.workflow.start(healthMonitorWorkflow, {
+        taskQueue,
+        workflowId: uniqueName('monitor-health'),
+        args: [healthInput()],
+      });
+      await single.result();
+      const events = (await single.fetchHistory()).events ?? [];
+      const markers = events.flatMap((e) => e.markerRecordedEventAttributes?.markerName ?? []);
+      expect(markers).toEqual(['core_patch']);
+      const scheduled = events.flatMap(
+        (e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [],
+      );
+      expect(scheduled.slice(0, 4).sort()).toEqual([
+        'channelMetrics',
+        'gmailWatch',
+        'httpHealth',
+        'postgresConnections',
+      ]);
+      await incident('database-connection-failures').terminate('test over');
+    });
+  });
+
+  it('a database that cannot be reached at all is all channels down, not the pool', async () => {
+    const sim = await startSim();
+    sim.setHealthy(false);
+    const platform = new FakePlatform();
+    platform.status['db-connections'] = 'down';
+    platform.metrics['db-connections'] = { error: 'UnavailableError' };
+    const { worker, deliveries } = await monitorWorker(env, taskQueue, sim, platform);
+    await worker.runUntil(async () => {
+      const monitor = await env.client.workflow.start(healthMonitorWorkflow, {
+        taskQueue,
+        workflowId: uniqueName('monitor-health'),
+        args: [healthInput({ channelDownForMs: 0, poolForMs: 0 })],
+        cronSchedule: '* * * * *',
+      });
+      await nextRun(monitor);
+      expect(deliveries.lines()).toEqual(['FTEAllChannelsDown firing']);
+      await poll(
+        () => incidentState(incident('all-channels-down')),
+        (s) => Boolean(s.alerts[`monitor:all-channels-down:${scope}`]),
+        'the all-channels incident',
+      );
+      expect(await incidentExists('database-connection-failures')).toBe(false);
+      await monitor.terminate();
+      await incident('all-channels-down').terminate('test over');
+    });
+  });
+
+  it('an expired Gmail watch opens gmail-channel-down; the incident renews it and resolves itself', async () => {
+    const sim = await startSim();
+    // gmail-watch-expired: the watch lapsed an hour ago and the email channel receives nothing.
+    sim.setGmailWatch({ expiration: Date.now() - 3_600_000 });
+    sim.setChannel('email', { requests: 0 });
+    const { worker, deliveries } = await monitorWorker(env, taskQueue, sim);
+    await worker.runUntil(async () => {
+      const monitor = await env.client.workflow.start(healthMonitorWorkflow, {
+        taskQueue,
+        workflowId: uniqueName('monitor-health'),
+        args: [healthInput()],
+        cronSchedule: '* * * * *',
+      });
+      await nextRun(monitor);
+      expect(deliveries.lines()).toEqual(['FTEGmailChannelDown firing']);
+      const fingerprint = `monitor:gmail-watch:${scope}`;
+      const handle = incident('gmail-channel-down');
+      const opened = await poll(
+        () => incidentState(handle),
+        (s) => Boolean(s.alerts[fingerprint]),
+        'the Gmail incident',
+      );
+      expect(opened.source).toBe('monitor');
+      expect(opened.alerts[fingerprint]?.summary).toMatch(/the Gmail watch expired/);
+      // The incident's low-risk step renews the watch (through the real activity, against the sim).
+      await poll(
+        async () => sim.gmailRenewals,
+        (n) => n === 1,
+        'the renewal by the incident',
+      );
+      sim.resetChannel('email');
+
+      await nextRun(monitor);
+      expect(deliveries.lines()).toEqual(['FTEGmailChannelDown firing', 'FTEGmailChannelDown resolved']);
+      const outcome = await handle.result();
+      expect(outcome.resolvedBy).toBe('system');
+      expect(sim.gmailRenewals).toBe(1);
       await monitor.terminate();
     });
   });
