@@ -174,6 +174,8 @@ function incidentChanges(e: z.output<typeof ledgerEventSchema>) {
     reportSubmittedAt: is('report-submitted') ? e.at : null,
     reportSubmittedBy: is('report-submitted') ? (e.by ?? null) : null,
     followUpsDelta: is('follow-up-added') ? 1 : is('follow-up-done') ? -1 : 0,
+    // A drill incident says so in its `opened` event (migration 003); nothing ever unmarks it.
+    drill: is('opened') && d.drill === true,
   };
 }
 
@@ -203,7 +205,8 @@ const UPDATE_INCIDENT_SQL = `
     report_submitted_by = COALESCE($19, report_submitted_by),
     follow_ups_open = GREATEST(0, follow_ups_open + $20),
     event_count = event_count + 1,
-    last_event_at = GREATEST(last_event_at, $21::timestamptz)
+    last_event_at = GREATEST(last_event_at, $21::timestamptz),
+    drill = drill OR $22
   WHERE incident_id = $1 AND occurrence = $2`;
 
 export interface LedgerDependencies {
@@ -261,6 +264,7 @@ export function ledgerActivities(deps: LedgerDependencies) {
           c.reportSubmittedBy,
           c.followUpsDelta,
           e.at,
+          c.drill,
         ]);
       }
       await client.query('COMMIT');

@@ -13,6 +13,8 @@ export interface OutgoingMessage {
   command?: string;
   /** The incident workflow in the Temporal UI. */
   link: string;
+  /** A drill's message (the title already says DRILL). */
+  drill?: boolean;
 }
 
 export function workflowLink(temporalUiUrl: string, namespace: string, workflowId: string): string {
@@ -97,14 +99,28 @@ export function webhookPayload(m: OutgoingMessage, recipients: string[], sentAt:
     roles: m.roles,
     recipients,
     sentAt,
+    ...(m.drill ? { drill: true } : {}),
   };
 }
 
-/** The log target's one structured line (the caller redacts it). */
-export function logLine(m: OutgoingMessage, recipients: string[], at: string): string {
+/** The prefix every drill notification's title carries. */
+export const DRILL_PREFIX = '[DRILL] ';
+
+/**
+ * The log target's one structured line (the caller redacts it). `sent: false` marks a drill notification
+ * that was only logged, not delivered to its recipients.
+ */
+export function logLine(
+  m: OutgoingMessage,
+  recipients: string[],
+  at: string,
+  extra: { sent?: false } = {},
+): string {
   return JSON.stringify({
     level: 'info',
     event: 'notification',
+    ...(m.drill ? { drill: true } : {}),
+    ...extra,
     at,
     kind: m.kind,
     severity: m.severity,

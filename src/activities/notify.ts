@@ -17,7 +17,7 @@ import {
   secretsOf,
   type DeliveryContext,
 } from './notify-delivery.js';
-import { workflowLink, type OutgoingMessage } from './notify-message.js';
+import { DRILL_PREFIX, logLine, workflowLink, type OutgoingMessage } from './notify-message.js';
 
 export interface NotifyDeps {
   /** The escalation contacts, or a loader called on every notification (so edits apply without restart). */
@@ -61,13 +61,18 @@ const notificationSchema = z.object({
   text: z.string(),
   waitingFor: z.string().optional(),
   command: z.string().optional(),
+  drill: z.object({ notify: z.boolean() }).optional(),
 });
 
-const notifyTeamArgs = z.object({
+// Strict: an unknown key (a typo) is an error, not an argument silently left out.
+const notifyTeamArgs = z.strictObject({
   roles: z.array(z.string().min(1)).min(1),
   message: z.string().min(1).max(2_000),
   severity: severitySchema.optional(),
 });
+
+/** Argument schema of the notifyTeam action: what it parses and what `runbook lint` checks. */
+export const notifyActionArgs = { notifyTeam: notifyTeamArgs } as const;
 
 /** Sends incident notifications to the people behind roles: Slack, JSON webhooks and the log. */
 export function notifyActivities(deps: NotifyDeps) {
@@ -135,6 +140,19 @@ export function notifyActivities(deps: NotifyDeps) {
     return { delivered, failed: failures.length, failures };
   }
 
+  /**
+   * A drill message whose drill was started without --notify: one log line with the people it would have
+   * reached (`sent: false`), nothing delivered.
+   */
+  function logOnly(message: OutgoingMessage, contacts: Contacts): string[] {
+    const people = peopleInRoles(contacts, message.roles);
+    safeLog(
+      logLine(message, people, new Date().toISOString(), { sent: false }),
+      secretsOf(contacts, deps.env),
+    );
+    return people;
+  }
+
   /** Resolves contacts and unknown roles; a problem here is a failed delivery, never an exception. */
   async function prepare(roles: string[]): Promise<{ contacts?: Contacts; failures: string[] }> {
     let contacts: Contacts;
@@ -165,12 +183,23 @@ export function notifyActivities(deps: NotifyDeps) {
         return { delivered: 0, failed: failures.length, failures };
       }
       const link = workflowLink(deps.temporalUiUrl, deps.namespace, note.workflowId);
-      return send({ ...note, link }, contacts, failures);
+      const { drill, ...fields } = note;
+      if (!drill) return send({ ...fields, link }, contacts, failures);
+      // A drill: marked in every message; sent to people only when the drill was started with --notify.
+      const message: OutgoingMessage = {
+        ...fields,
+        title: `${DRILL_PREFIX}${fields.title}`,
+        link,
+        drill: true,
+      };
+      if (drill.notify) return send(message, contacts, failures);
+      logOnly(message, contacts);
+      return { delivered: 0, failed: failures.length, failures };
     },
 
     /** Runbook action: tells the people in `roles` something (e.g. to expect more escalations). */
     async notifyTeam(input: ActionInput): Promise<ActionResult> {
-      const args = parseActivityArgs(notifyTeamArgs, input.args ?? {}, 'notifyTeam');
+      const args = parseActivityArgs(notifyActionArgs.notifyTeam, input.args ?? {}, 'notifyTeam');
       const earlier = sentTeamMessages.get(input.idempotencyKey);
       if (earlier) return { changed: false, summary: `already sent: ${earlier.summary}` };
       const { contacts, failures } = await prepare(args.roles);
@@ -179,12 +208,22 @@ export function notifyActivities(deps: NotifyDeps) {
       const message: OutgoingMessage = {
         kind: 'team-message',
         workflowId: input.incidentId,
-        title: `Incident ${input.incidentId}`,
+        title: `${input.drill ? DRILL_PREFIX : ''}Incident ${input.incidentId}`,
         ...(args.severity ? { severity: args.severity } : {}),
         text: args.message,
         roles: args.roles,
         link: workflowLink(deps.temporalUiUrl, deps.namespace, input.incidentId),
+        ...(input.drill ? { drill: true } : {}),
       };
+      if (input.drill && !input.drill.notify) {
+        const people = logOnly(message, contacts);
+        const outcome: ActionResult = {
+          changed: true,
+          summary: `drill: logged, not sent; would have told ${args.roles.join(', ')} (${people.join(', ')})`,
+        };
+        sentTeamMessages.set(input.idempotencyKey, outcome);
+        return outcome;
+      }
       const result = await send(message, contacts, []);
       const people = peopleInRoles(contacts, args.roles);
       if (result.delivered === 0) {

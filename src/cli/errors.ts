@@ -9,6 +9,14 @@ export const ExitCode = {
   usage: 2,
   unknownIncident: 3,
   unreachable: 4,
+  /** `drill`: the incident opened on another runbook than the scenario's. */
+  drillWrongRunbook: 5,
+  /** `drill`: the incident did not resolve through the runbook's remedy (stuck, or resolved otherwise). */
+  drillNotResolved: 6,
+  /** `drill`: --timeout passed before the incident resolved (or, with --via monitors, opened). */
+  drillTimeout: 7,
+  /** `drill`: the sandbox control API did not answer, or could not apply the scenario. */
+  sandboxUnavailable: 8,
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 

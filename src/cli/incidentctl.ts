@@ -18,6 +18,7 @@ import { incidentActions, postIncidentActions } from '../workflows/api.js';
 import { sendUpdate } from './actions.js';
 import { CliContext, globalOptionsSchema, type CliDeps } from './context.js';
 import { declareIncident } from './declare.js';
+import { drillCommand, type DrillCommandOptions } from './drill-command.js';
 import { classifyError, ExitCode, refused, usageError } from './errors.js';
 import { listCommand, showCommand, type ListCommandOptions, type ShowCommandOptions } from './read.js';
 import { lintRunbooks } from './runbook-lint.js';
@@ -277,6 +278,52 @@ function readCommands(program: Command, context: ContextOf): void {
     .action(async (ref: string, o: ShowCommandOptions, cmd: Command) => showCommand(context(cmd), ref, o));
 }
 
+function drillCommands(program: Command, context: ContextOf): void {
+  program
+    .command('drill')
+    .description(
+      'rehearse a procedure: break the sandbox, let the product detect and handle it, follow it live, report',
+    )
+    .argument('<scenario>', 'a sandbox scenario, e.g. api-down (see docs/drills.md)')
+    .addOption(
+      new Option('--via <source>', 'how the incident is detected')
+        .choices(['alertmanager', 'monitors'])
+        .default('alertmanager'),
+    )
+    .option(
+      '--approve-as <person>',
+      'approve the scenario’s remedy steps as this person (else a person must)',
+    )
+    .option(
+      '--complete-tasks-as <person>',
+      'complete the scenario’s manual tasks as this person (else a person must)',
+    )
+    .option(
+      '--notify',
+      'let the drill’s notifications (marked DRILL) reach the contacts; otherwise only logged',
+    )
+    .option('--scope <namespace>', 'the namespace the drill targets', DEFAULT_SCOPE)
+    .option('--timeout <duration>', 'give up after this long, e.g. 15m', '15m')
+    .option('--sandbox <url>', 'sandbox control API (default: $SANDBOX_CONTROL_URL or http://127.0.0.1:8090)')
+    .option('--no-sandbox', 'no sandbox (also SANDBOX=off): apply no fault, drill a broken staging namespace')
+    .option(
+      '--allow-namespace <namespace>',
+      'without a sandbox: the namespace the drill may act on (= --scope)',
+    )
+    .option(
+      '--receiver <url>',
+      'Alertmanager webhook of the receiver (default: $RECEIVER_URL or http://127.0.0.1:8088/webhooks/alertmanager)',
+    )
+    .option(
+      '--alert-after <duration>',
+      'with --via alertmanager: wait this long after the fault before alerting (the rule’s for:)',
+    )
+    .option('--json', 'the report as JSON on stdout (live progress goes to stderr)')
+    .action(async (scenario: string, o: DrillCommandOptions, cmd: Command) =>
+      drillCommand(context(cmd), scenario, o),
+    );
+}
+
 function adminCommands(program: Command, context: ContextOf): void {
   program
     .command('runbook')
@@ -324,6 +371,7 @@ export function createProgram(deps: CliDeps, context: ContextOf): Command {
   readCommands(program, context);
   incidentCommands(program, context);
   postIncidentCommands(program, context);
+  drillCommands(program, context);
   adminCommands(program, context);
   return program;
 }

@@ -61,7 +61,7 @@ export function renderIncidentTable(rows: IncidentRow[], now: Date): string {
     rows.map((r) => [
       r.workflowId,
       r.severity ?? '-',
-      `${r.status ?? '-'}${executionNote(r.execution)}`,
+      `${r.status ?? '-'}${executionNote(r.execution)}${r.drill ? ' (drill)' : ''}`,
       r.runbook ?? '-',
       r.awaitingApproval.join(', ') || '-',
       `${shortTime(r.openedAt)} (${ago(r.openedAt, now)})`,
@@ -76,7 +76,7 @@ export function renderReportTable(rows: ReportRow[], now: Date): string {
     rows.map((r) => [
       r.workflowId,
       r.severity ?? '-',
-      `${r.overdue && r.reportStatus !== 'Overdue' ? 'Overdue' : (r.reportStatus ?? '-')}${executionNote(r.execution)}`,
+      `${r.overdue && r.reportStatus !== 'Overdue' ? 'Overdue' : (r.reportStatus ?? '-')}${executionNote(r.execution)}${r.drill ? ' (drill)' : ''}`,
       r.reportStatus === 'Submitted' || r.execution !== 'RUNNING'
         ? shortTime(r.reportDueAt)
         : dueText(r.reportDueAt, now),
@@ -129,6 +129,11 @@ export function renderIncident(s: IncidentState, o: ShowOptions): string {
       ? `  acknowledged by ${clean(s.acknowledgedBy ?? '?')} at ${shortTime(s.acknowledgedAt)}`
       : '  not acknowledged',
   ];
+  if (s.drill) {
+    lines.push(
+      `  DRILL: a rehearsal (incidentctl drill); notifications ${s.drill.notify ? 'are sent, marked DRILL' : 'are only logged'}`,
+    );
+  }
   if (s.resolvedAt) {
     lines.push(
       `  resolved by ${clean(s.resolvedBy ?? '?')} at ${shortTime(s.resolvedAt)}${s.resolutionSummary ? `: ${clean(s.resolutionSummary)}` : ''}`,
@@ -195,6 +200,7 @@ export function renderPostIncident(workflowId: string, p: PostIncidentState, o: 
     `  report owner ${clean(p.reportOwner)}, due ${p.report ? shortTime(p.reportDueAt) : dueText(p.reportDueAt, o.now)}`,
     `  runbook update: ${p.runbookUpdateRequired ? (p.runbookUpdate ? `done by ${clean(p.runbookUpdate.by)} (${clean(p.runbookUpdate.ref)})` : 'required (new failure mode)') : 'not required'}`,
   ];
+  if (p.drill) lines.push('  DRILL: the report of a rehearsal (incidentctl drill)');
   if (p.completedAt) lines.push(`  completed ${shortTime(p.completedAt)}`);
   if (p.rejectedAttempts) lines.push(`  refused attempts: ${p.rejectedAttempts} (see the timeline)`);
   if (p.report) {

@@ -4,6 +4,7 @@ import { incidentStatuses } from '../domain/incident.js';
 import { severitySchema } from '../domain/severity.js';
 import {
   AwaitingApproval,
+  IncidentDrill,
   IncidentRunbook,
   IncidentSeverity,
   IncidentStatus,
@@ -94,6 +95,8 @@ export interface IncidentRow {
   awaitingApproval: string[];
   openedAt: string;
   closedAt?: string;
+  /** A rehearsal (`incidentctl drill`): only present, as true, on drills. */
+  drill?: true;
 }
 
 export interface ReportRow {
@@ -108,6 +111,7 @@ export interface ReportRow {
   team?: string;
   startedAt: string;
   closedAt?: string;
+  drill?: true;
 }
 
 function incidentRow(w: WorkflowExecutionInfo): IncidentRow {
@@ -123,6 +127,7 @@ function incidentRow(w: WorkflowExecutionInfo): IncidentRow {
     awaitingApproval: sa.get(AwaitingApproval) ?? [],
     openedAt: w.startTime.toISOString(),
     ...(w.closeTime ? { closedAt: w.closeTime.toISOString() } : {}),
+    ...(sa.get(IncidentDrill) ? { drill: true as const } : {}),
   };
 }
 
@@ -142,6 +147,7 @@ function reportRow(w: WorkflowExecutionInfo, now: Date): ReportRow {
     team: sa.get(IncidentTeam),
     startedAt: w.startTime.toISOString(),
     ...(w.closeTime ? { closedAt: w.closeTime.toISOString() } : {}),
+    ...(sa.get(IncidentDrill) ? { drill: true as const } : {}),
   };
 }
 

@@ -1,3 +1,4 @@
+import type { DrillMark } from './alerts.js';
 import type { Contacts } from './contacts.js';
 import type { Finding } from './findings.js';
 import type { Runbook } from './runbook.js';
@@ -21,6 +22,8 @@ export interface ActionInput {
   /** Incident, step and run number: repeating the action with the same key changes nothing more. */
   idempotencyKey: string;
   args: Record<string, unknown>;
+  /** Set when the incident is a drill: actions that reach people (notifyTeam) only log unless `notify`. */
+  drill?: DrillMark;
 }
 export interface ActionResult {
   changed: boolean;
@@ -63,6 +66,8 @@ export interface Notification {
   waitingFor?: string;
   /** The exact command a person runs to act, e.g. the approve command of a step. */
   command?: string;
+  /** A drill's notification: marked DRILL, and only logged unless `notify`. */
+  drill?: DrillMark;
 }
 export interface NotifyResult {
   delivered: number;

@@ -40,6 +40,26 @@ export function matchRunbook<R extends Pick<Runbook, 'id' | 'match'>>(
   return direct ?? runbooks.find((rb) => rb.match.fallback);
 }
 
+/**
+ * Labels that mark a rehearsal (`incidentctl drill`): `drill="true"` opens the incident as a drill, and
+ * `drill_notify="true"` lets its notifications reach the contacts (otherwise they are only logged).
+ */
+export const DRILL_LABEL = 'drill';
+export const DRILL_NOTIFY_LABEL = 'drill_notify';
+
+/** How an incident is a drill: marked, and whether its notifications reach people. */
+export const drillMarkSchema = z.strictObject({ notify: z.boolean() });
+export type DrillMark = z.infer<typeof drillMarkSchema>;
+
+/**
+ * The drill mark of alerts that open an incident together: only when every one of them is a drill alert,
+ * so a real alert never opens a muted incident.
+ */
+export function drillOf(alerts: Pick<Alert, 'labels'>[]): DrillMark | undefined {
+  if (alerts.length === 0 || !alerts.every((a) => a.labels[DRILL_LABEL] === 'true')) return undefined;
+  return { notify: alerts.every((a) => a.labels[DRILL_NOTIFY_LABEL] === 'true') };
+}
+
 /** An incident's scope: the alert's namespace label, else the platform namespace. */
 export function scopeOf(labels: Record<string, string>): string {
   return labels.namespace || DEFAULT_SCOPE;

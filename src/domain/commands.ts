@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { alertSchema } from './alerts.js';
+import { alertSchema, drillMarkSchema } from './alerts.js';
 import { severitySchema } from './severity.js';
 
 // Arguments of every human action and signal, validated the same way by the workflow, the CLI and the receiver.
@@ -47,6 +47,8 @@ export const incidentTriggerSchema = z.strictObject({
   declaredBy: z.string().optional(),
   title: z.string().max(300).optional(),
   severity: severitySchema.optional(),
+  /** A rehearsal (`incidentctl drill`): marked everywhere, notifications only logged unless `notify`. */
+  drill: drillMarkSchema.optional(),
 });
 export type IncidentTrigger = z.input<typeof incidentTriggerSchema>;
 

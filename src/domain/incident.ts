@@ -1,4 +1,4 @@
-import type { Alert } from './alerts.js';
+import type { Alert, DrillMark } from './alerts.js';
 import type { Contacts } from './contacts.js';
 import type { Findings } from './findings.js';
 import type { Runbook } from './runbook.js';
@@ -102,6 +102,8 @@ export interface IncidentState {
   timeline: TimelineEntry[];
   rejectedAttempts: number;
   postIncidentWorkflowId?: string;
+  /** Set when the incident is a rehearsal (`incidentctl drill`); absent for real incidents. */
+  drill?: DrillMark;
 }
 
 /** What an incident keeps from the moment it opened: the runbook and contacts it was opened with. */

@@ -1,3 +1,4 @@
+import type { DrillMark } from './alerts.js';
 import type { Severity } from './severity.js';
 import type { TimelineEntry } from './incident.js';
 
@@ -20,6 +21,8 @@ export interface PostIncidentInput {
   /** The incident showed a failure mode the runbook lacks: the runbook must be updated. */
   runbookUpdateRequired: boolean;
   resolutionSummary?: string;
+  /** The report of a drill incident: its reminders are marked and, unless `notify`, only logged. */
+  drill?: DrillMark;
 }
 
 export interface FollowUp {

@@ -1,10 +1,10 @@
 import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
-import { matchRunbook, scopeOf, type Alert } from '../domain/alerts.js';
+import { drillOf, matchRunbook, scopeOf, type Alert } from '../domain/alerts.js';
 import type { IncidentTrigger } from '../domain/commands.js';
 import { incidentWorkflowId } from '../domain/incident-key.js';
 import type { Runbook } from '../domain/runbook.js';
 import type { Severity } from '../domain/severity.js';
-import { alertsSignal, TASK_QUEUE } from '../workflows/api.js';
+import { alertsSignal, IncidentDrill, TASK_QUEUE } from '../workflows/api.js';
 import type { incidentWorkflow } from '../workflows/incident.js';
 
 export interface Delivery {
@@ -57,9 +57,12 @@ export async function deliverAlerts(
           throw error;
         }
       }
+      // Drill alerts (label drill="true", sent by `incidentctl drill`) open a drill incident; they join an
+      // incident that is already open as it is.
+      const drill = drillOf(g.alerts);
       await signalIncident(
         options,
-        { runbookId: g.runbook.id, scope: g.scope, source },
+        { runbookId: g.runbook.id, scope: g.scope, source, ...(drill ? { drill } : {}) },
         g.alerts,
         g.runbook.title,
       );
@@ -68,7 +71,10 @@ export async function deliverAlerts(
   );
 }
 
-/** Opens or joins the incident of a trigger's (runbook, scope); the one place incidents are started. */
+/**
+ * Opens or joins the incident of a trigger's (runbook, scope); the one place incidents are started. A drill
+ * trigger also sets the IncidentDrill search attribute at start (it is ignored when the incident was open).
+ */
 export async function signalIncident(
   { client, taskQueue = TASK_QUEUE }: StartOptions,
   trigger: IncidentTrigger,
@@ -83,9 +89,10 @@ export async function signalIncident(
     args: [{ trigger: { ...trigger, alerts: [] } }],
     signal: alertsSignal,
     signalArgs: [{ alerts }],
-    staticSummary: `${severity ? `${severity} ` : ''}${title ?? trigger.title ?? trigger.runbookId} (${trigger.scope})`,
-    staticDetails: `Runbook \`${trigger.runbookId}\`, scope \`${trigger.scope}\`, opened from ${trigger.source}${
+    staticSummary: `${trigger.drill ? 'DRILL ' : ''}${severity ? `${severity} ` : ''}${title ?? trigger.title ?? trigger.runbookId} (${trigger.scope})`,
+    staticDetails: `${trigger.drill ? `**DRILL** (a rehearsal; notifications ${trigger.drill.notify ? 'are sent' : 'are only logged'}). ` : ''}Runbook \`${trigger.runbookId}\`, scope \`${trigger.scope}\`, opened from ${trigger.source}${
       trigger.declaredBy ? ` by ${trigger.declaredBy}` : ''
     }.`,
+    ...(trigger.drill ? { typedSearchAttributes: [{ key: IncidentDrill, value: true }] } : {}),
   });
 }

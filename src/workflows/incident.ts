@@ -34,6 +34,7 @@ import { renderArgs } from '../domain/templates.js';
 import {
   alertsSignal,
   AwaitingApproval,
+  IncidentDrill,
   IncidentRunbook,
   IncidentSeverity,
   IncidentStatus as IncidentStatusKey,
@@ -166,7 +167,16 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
     const s = ready().state;
     pending.push(
       notifier
-        .notify({ kind, workflowId: incidentId, title: s.title, severity: s.severity, roles, text, ...extra })
+        .notify({
+          kind,
+          workflowId: incidentId,
+          title: s.title,
+          severity: s.severity,
+          roles,
+          text,
+          ...extra,
+          ...(s.drill ? { drill: s.drill } : {}),
+        })
         .then((r) => {
           if (r.failed > 0)
             record(
@@ -195,6 +205,7 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
       { key: AwaitingApproval, value: s.awaitingApproval },
     ]);
     const lines = [
+      ...(s.drill ? ['**DRILL**: a rehearsal (`incidentctl drill`), not a real incident'] : []),
       `**${s.severity} ${s.status}**: ${s.title} (runbook \`${s.runbookId}\`, scope \`${s.scope}\`)`,
       `Waiting for: ${s.waitingFor}`,
       ...s.awaitingApproval.map((id) => `Approve: \`incidentctl approve ${incidentId} ${id}\``),
@@ -551,6 +562,7 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
         stepId: spec.id,
         idempotencyKey,
         args,
+        ...(s.drill ? { drill: s.drill } : {}),
       });
       st.result = result.summary.slice(0, 500);
       delete st.error;
@@ -677,6 +689,7 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
       waitingFor: 'diagnosis',
       timeline: [],
       rejectedAttempts: 0,
+      ...(trigger.drill ? { drill: trigger.drill } : {}),
     };
     takeAlerts();
     const s = state;
@@ -687,9 +700,22 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
       `${s.severity} incident opened from ${trigger.source} (runbook ${rb.id}@${loaded.runbookHash.slice(0, 12)})`,
       opener,
     );
+    if (s.drill) {
+      record(
+        'drill',
+        `this is a drill: notifications ${s.drill.notify ? 'are marked DRILL and sent' : 'are marked DRILL and only logged, not sent'}`,
+      );
+    }
     toLedger(
       'opened',
-      { title: s.title, scope: s.scope, source: s.source, team: s.team, openedAt: s.openedAt },
+      {
+        title: s.title,
+        scope: s.scope,
+        source: s.source,
+        team: s.team,
+        openedAt: s.openedAt,
+        ...(s.drill ? { drill: true } : {}),
+      },
       trigger.declaredBy,
     );
     publish();
@@ -800,6 +826,7 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
         { key: IncidentTeam, value: s.team },
         { key: ReportStatus, value: 'Pending' },
         { key: ReportDueAt, value: due },
+        ...(s.drill ? [{ key: IncidentDrill, value: true }] : []),
       ],
       args: [
         {
@@ -812,6 +839,7 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
           reportOwner,
           runbookUpdateRequired: s.newFailureMode,
           ...(s.resolutionSummary ? { resolutionSummary: s.resolutionSummary } : {}),
+          ...(s.drill ? { drill: s.drill } : {}),
         },
       ],
     });

@@ -70,6 +70,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
           severity: state.severity,
           roles,
           text,
+          ...(state.drill ? { drill: state.drill } : {}),
         })
         .catch((error: unknown) =>
           record('notify-failed', `notification (${kind}) failed: ${errorMessage(error)}`),
@@ -87,6 +88,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
     ]);
     const open = state.followUps.filter((f) => f.status === 'open');
     const lines = [
+      state.drill ? '**DRILL**: the report of a rehearsal (`incidentctl drill`)' : '',
       `**Report ${state.reportStatus}** for ${state.severity} ${state.title} (\`${state.incidentId}\`), owner ${state.reportOwner}, due ${state.reportDueAt}`,
       `Open follow-ups: ${open.length ? open.map((f) => `${f.id} ${f.title} (${f.owner})`).join('; ') : 'none'}`,
       state.runbookUpdateRequired

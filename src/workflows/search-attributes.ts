@@ -12,6 +12,8 @@ export const AwaitingApproval = defineSearchAttributeKey(
 );
 export const ReportDueAt = defineSearchAttributeKey('ReportDueAt', SearchAttributeType.DATETIME);
 export const ReportStatus = defineSearchAttributeKey('ReportStatus', SearchAttributeType.KEYWORD);
+/** True on the incidents (and their reports) of a rehearsal, `incidentctl drill`; absent otherwise. */
+export const IncidentDrill = defineSearchAttributeKey('IncidentDrill', SearchAttributeType.BOOL);
 
 export const searchAttributeKeys = [
   IncidentSeverity,
@@ -21,4 +23,5 @@ export const searchAttributeKeys = [
   AwaitingApproval,
   ReportDueAt,
   ReportStatus,
+  IncidentDrill,
 ] as const;

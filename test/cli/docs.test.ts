@@ -78,6 +78,7 @@ describe('docs/cli.md', () => {
       'followup done',
       'runbook lint',
       'schedules apply',
+      'drill',
     ]) {
       expect(doc, command).toMatch(new RegExp(`^### \`${command}\\b`, 'm'));
       expect(doc, command).toMatch(new RegExp(`^incidentctl ${command}\\b`, 'm'));

@@ -64,11 +64,16 @@ describe('migrations', () => {
   it('applies each migration once, in order, and a second run applies nothing', async () => {
     const again = await applyMigrations(pool);
     expect(again.applied).toEqual([]);
-    expect(again.alreadyApplied).toEqual(['001_incident_ledger.sql', '002_action_runs.sql']);
+    expect(again.alreadyApplied).toEqual([
+      '001_incident_ledger.sql',
+      '002_action_runs.sql',
+      '003_incident_drill.sql',
+    ]);
     const { rows } = await pool.query('SELECT version, name FROM schema_migrations ORDER BY version');
     expect(rows).toEqual([
       { version: '000001', name: '001_incident_ledger.sql' },
       { version: '000002', name: '002_action_runs.sql' },
+      { version: '000003', name: '003_incident_drill.sql' },
     ]);
   });
 
@@ -80,6 +85,7 @@ describe('migrations', () => {
       expect(reports.flatMap((r) => r.applied).sort()).toEqual([
         '001_incident_ledger.sql',
         '002_action_runs.sql',
+        '003_incident_drill.sql',
       ]);
       const { rows } = await workers[0]!.query(
         `SELECT count(*)::int AS n FROM information_schema.tables

@@ -11,6 +11,7 @@ const cliType: Record<string, string> = {
   KEYWORD: 'Keyword',
   KEYWORD_LIST: 'KeywordList',
   DATETIME: 'Datetime',
+  BOOL: 'Bool',
 };
 const contract = searchAttributeKeys.map((k) => `${k.name}=${cliType[k.type]}`).sort();
 
