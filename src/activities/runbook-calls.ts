@@ -56,38 +56,37 @@ export function checkRunbookCalls(runbook: Runbook): RunbookCallProblem[] {
   const problems: RunbookCallProblem[] = [];
   const probeIds = new Set(runbook.probes.map((p) => p.id));
   const incidentId = incidentWorkflowId(runbook.id, CHECK_SCOPE);
-  runbook.probes.forEach((spec, i) => {
-    const schema = schemaOf(probeArgSchemas, spec.probe);
+  const calls = [
+    ...runbook.probes.map((spec, i) => ({
+      kind: 'probe' as const,
+      name: spec.probe,
+      args: spec.args,
+      at: ['probes', i],
+    })),
+    ...runbook.steps.map((spec, i) => ({
+      kind: 'action' as const,
+      name: spec.action,
+      args: spec.args,
+      at: ['steps', i],
+    })),
+  ];
+  for (const call of calls) {
+    const table = call.kind === 'probe' ? probeArgSchemas : actionArgSchemas;
+    const schema = schemaOf(table, call.name);
     if (!schema) {
       problems.push({
-        path: ['probes', i, 'probe'],
-        message: unknownName('probe', spec.probe, Object.keys(probeArgSchemas)),
+        path: [...call.at, call.kind],
+        message: unknownName(call.kind, call.name, Object.keys(table)),
       });
     }
     problems.push(
-      ...checkArgs(spec.probe, schema, spec.args, ['probes', i, 'args'], {
+      ...checkArgs(call.name, schema, call.args, [...call.at, 'args'], {
         incidentId,
         probeIds,
-        probe: true,
+        probe: call.kind === 'probe',
       }),
     );
-  });
-  runbook.steps.forEach((spec, i) => {
-    const schema = schemaOf(actionArgSchemas, spec.action);
-    if (!schema) {
-      problems.push({
-        path: ['steps', i, 'action'],
-        message: unknownName('action', spec.action, Object.keys(actionArgSchemas)),
-      });
-    }
-    problems.push(
-      ...checkArgs(spec.action, schema, spec.args, ['steps', i, 'args'], {
-        incidentId,
-        probeIds,
-        probe: false,
-      }),
-    );
-  });
+  }
   return problems;
 }
 

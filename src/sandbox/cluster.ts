@@ -359,9 +359,22 @@ export class FteCluster {
   async healPods(): Promise<void> {
     const list = await this.core.listNamespacedPod({ namespace: this.namespace });
     for (const pod of list.items) {
-      if (pod.metadata?.annotations?.[FAULT_ANNOTATION])
-        await this.#annotatePod(pod.metadata.name ?? '', null);
+      const name = pod.metadata?.name ?? '';
+      if (pod.metadata?.annotations?.[FAULT_ANNOTATION]) await this.#annotatePod(name, null);
+      await this.forgetOwnLog(name);
     }
+  }
+
+  /**
+   * Back to the workload's healthy log for a pod name: a StatefulSet's replacement pod has the name of the
+   * pod it replaces, and must not show that pod's failure.
+   */
+  async forgetOwnLog(pod: string): Promise<void> {
+    await this.#objects
+      .delete({ apiVersion: KWOK_API, kind: 'Logs', metadata: { name: pod, namespace: this.namespace } })
+      .catch((error: unknown) => {
+        if (!isStatus(error, 404)) throw error;
+      });
   }
 
   async #annotatePod(name: string, fault: PodFault | null): Promise<void> {

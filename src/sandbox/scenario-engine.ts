@@ -226,10 +226,10 @@ export class ScenarioEngine {
     const api = this.#api;
     switch (name) {
       case 'postgres-down':
-        await this.deps.postgres.restore();
-        break;
       case 'kafka-down':
-        await this.deps.kafka.restore();
+        // The new pod logs cleanly before its database or broker answers again.
+        if (fault?.kind === 'pod-replaced') await this.deps.cluster()?.forgetOwnLog(fault.pod);
+        await (name === 'postgres-down' ? this.deps.postgres : this.deps.kafka).restore();
         break;
       case 'whatsapp-down':
       case 'twilio-outage':

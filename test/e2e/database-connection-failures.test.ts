@@ -1,18 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { scenarioInfo } from '../../src/sandbox/scenarios.js';
-import { startProduct, type Product } from './harness.js';
+import { useProduct } from './harness.js';
 
 // Seed procedure 6: idle connections fill the platform database's connection limit, so fte-api fails on every
 // endpoint while PostgreSQL itself is up. Terminating the idle connections (low risk) frees the pool.
 
 const runbook = 'database-connection-failures';
-let product: Product;
-beforeAll(async () => {
-  product = await startProduct();
-}, 180_000);
-afterEach(() => product?.reset(runbook));
-afterAll(() => product?.stop());
+const product = useProduct(runbook);
 
 async function platformConnections(url: string): Promise<number> {
   const db = new pg.Client({ connectionString: url });
@@ -29,7 +24,7 @@ async function platformConnections(url: string): Promise<number> {
 
 describe('db-connections-exhausted', () => {
   it('says the pool is exhausted (not that PostgreSQL is down), kills the idle connections and recovers', async () => {
-    const { sandbox } = product;
+    const { sandbox } = product();
     await sandbox.apply('db-connections-exhausted');
     const held = await platformConnections(sandbox.env.PLATFORM_DATABASE_URL);
     expect(held).toBeGreaterThanOrEqual(38);
@@ -38,8 +33,8 @@ describe('db-connections-exhausted', () => {
     const { alertAfterSeconds } = scenarioInfo('db-connections-exhausted');
     await new Promise((resolve) => setTimeout(resolve, alertAfterSeconds * 1000));
 
-    expect(await product.alert('FTEDatabaseConnectionFailures', 'firing')).toBe(202);
-    const killed = await product.waitFor(
+    expect(await product().alert('FTEDatabaseConnectionFailures', 'firing')).toBe(202);
+    const killed = await product().waitFor(
       runbook,
       (s) => s.steps.some((st) => st.id === 'kill-idle-connections' && st.runs === 1),
       'diagnosis and the idle-connection cleanup',
@@ -51,7 +46,7 @@ describe('db-connections-exhausted', () => {
     expect(killed.findings.connections?.summary).toContain('pool exhausted');
     expect(killed.findings['api-health']?.status).toBe('down');
 
-    const recovered = await product.waitFor(
+    const recovered = await product().waitFor(
       runbook,
       (s) => s.status === 'Monitoring',
       'the cleanup verified and fte-api healthy again',
@@ -68,11 +63,11 @@ describe('db-connections-exhausted', () => {
     // Only the low-risk step was needed; the API was not restarted.
     expect(recovered.steps.find((s) => s.id === 'restart-api')?.runs ?? 0).toBe(0);
 
-    expect(await product.alert('FTEDatabaseConnectionFailures', 'resolved')).toBe(202);
-    const outcome = (await product.handle(runbook).result()) as { postIncidentWorkflowId?: string };
+    expect(await product().alert('FTEDatabaseConnectionFailures', 'resolved')).toBe(202);
+    const outcome = (await product().handle(runbook).result()) as { postIncidentWorkflowId?: string };
     expect(outcome.postIncidentWorkflowId).toBeDefined();
-    await product.env.client.workflow
-      .getHandle(outcome.postIncidentWorkflowId as string)
+    await product()
+      .env.client.workflow.getHandle(outcome.postIncidentWorkflowId as string)
       .terminate('test done');
   }, 480_000);
 });

@@ -1,74 +1,15 @@
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FastifyInstance } from 'fastify';
+import { describe, expect, it } from 'vitest';
 import pg from 'pg';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { Worker } from '@temporalio/worker';
-import { loadActivityDependencies, type ActivityDependencies } from '../../src/activities/index.js';
-import { loadRunbookDir } from '../../src/activities/runbooks.js';
 import { drillReportSchema } from '../../src/cli/drill-report.js';
 import { runIncidentctl } from '../../src/cli/incidentctl.js';
 import { incidentWorkflowId } from '../../src/domain/incident-key.js';
-import { controlApp } from '../../src/sandbox/control.js';
-import { createReceiver } from '../../src/starters/receiver.js';
-import { createIncidentWorker } from '../../src/worker.js';
-import { contactsFile, runbooksDir } from '../helpers/paths.js';
-import { startTestSandbox, type TestSandbox } from '../helpers/sandbox.js';
-import { devServerEnv, services, uniqueName } from '../helpers/services.js';
+import { services } from '../helpers/services.js';
+import { useProduct } from './harness.js';
 
-// `incidentctl drill api-down` on real parts: the sandbox on the real control plane behind its control API,
-// the receiver, the dev server, the worker with its real activities, and incidentctl itself.
-let env: TestWorkflowEnvironment;
-let sandbox: TestSandbox;
-let deps: ActivityDependencies;
-let worker: Worker;
-let running: Promise<void>;
-let receiver: FastifyInstance;
-let control: FastifyInstance;
-let receiverUrl: string;
-let controlUrl: string;
-const token = uniqueName('receiver-token-0123456789');
-const taskQueue = uniqueName('drill');
-
-beforeAll(async () => {
-  env = await devServerEnv();
-  sandbox = await startTestSandbox();
-  deps = await loadActivityDependencies({
-    ...sandbox.env,
-    TEMPORAL_ADDRESS: services().temporalAddress,
-    TEMPORAL_TASK_QUEUE: taskQueue,
-  });
-  worker = await createIncidentWorker({
-    connection: env.nativeConnection,
-    namespace: 'default',
-    taskQueue,
-    dependencies: deps,
-  });
-  running = worker.run();
-  const { runbooks } = await loadRunbookDir(runbooksDir, contactsFile);
-  receiver = createReceiver({
-    client: env.client,
-    runbooks: runbooks.map((r) => r.runbook),
-    token,
-    taskQueue,
-  });
-  await receiver.listen({ port: 0, host: '127.0.0.1' });
-  receiverUrl = `http://127.0.0.1:${(receiver.server.address() as AddressInfo).port}/webhooks/alertmanager`;
-  control = controlApp(sandbox);
-  await control.listen({ port: 0, host: '127.0.0.1' });
-  controlUrl = `http://127.0.0.1:${(control.server.address() as AddressInfo).port}`;
-}, 180_000);
-
-afterAll(async () => {
-  await control?.close();
-  await receiver?.close();
-  worker?.shutdown();
-  await running;
-  await deps?.close();
-  await sandbox?.stop();
-  await env?.teardown();
-});
+// `incidentctl drill api-down` on real parts (see harness.ts): the sandbox on the real control plane behind
+// its control API, the receiver, the dev server, the worker with its real activities, and incidentctl itself.
+const product = useProduct('all-channels-down');
 
 class Capture extends Writable {
   text = '';
@@ -80,6 +21,7 @@ class Capture extends Writable {
 
 describe('incidentctl drill', () => {
   it('rehearses api-down: detected, approved, repaired, resolved by itself, reported, marked', async () => {
+    const { sandbox, env, controlUrl, receiverUrl, receiverToken } = product();
     const stdout = new Capture();
     const stderr = new Capture();
     const code = await runIncidentctl(
@@ -107,7 +49,7 @@ describe('incidentctl drill', () => {
           PATH: process.env.PATH,
           TEMPORAL_ADDRESS: services().temporalAddress,
           TEMPORAL_NAMESPACE: 'default',
-          RECEIVER_TOKEN: token,
+          RECEIVER_TOKEN: receiverToken,
         },
         client: env.client,
         defaultUser: 'drill-test',

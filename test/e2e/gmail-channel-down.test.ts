@@ -1,26 +1,21 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startProduct, type Product } from './harness.js';
+import { describe, expect, it } from 'vitest';
+import { useProduct } from './harness.js';
 
 // Seed procedure 3: the Gmail watch expired (they last 7 days), so the email channel receives nothing.
 // Renewing the watch is low risk: the incident does it without asking, verifies it and resolves.
 
 const runbook = 'gmail-channel-down';
-let product: Product;
-beforeAll(async () => {
-  product = await startProduct();
-}, 180_000);
-afterEach(() => product?.reset(runbook));
-afterAll(() => product?.stop());
+const product = useProduct(runbook);
 
 describe('gmail-watch-expired', () => {
   it('renews the watch for seven more days without asking, and the incident resolves', async () => {
-    const { sandbox } = product;
+    const { sandbox } = product();
     await sandbox.apply('gmail-watch-expired');
     const expired = sandbox.api.gmailWatch.expiration;
     expect(expired).toBeLessThan(Date.now());
 
-    expect(await product.alert('FTEGmailChannelDown', 'firing')).toBe(202);
-    const renewed = await product.waitFor(
+    expect(await product().alert('FTEGmailChannelDown', 'firing')).toBe(202);
+    const renewed = await product().waitFor(
       runbook,
       (s) => s.steps.some((st) => st.id === 'renew-watch' && st.status === 'recovered'),
       'the watch renewal and its verification',
@@ -36,12 +31,12 @@ describe('gmail-watch-expired', () => {
     expect(watch.expiration).toBeGreaterThan(Date.now() + 6.9 * 24 * 3_600_000);
     expect(sandbox.api.gmailRenewals).toBe(1);
 
-    expect(await product.alert('FTEGmailChannelDown', 'resolved')).toBe(202);
-    const outcome = (await product.handle(runbook).result()) as { postIncidentWorkflowId?: string };
-    expect((await product.status(runbook)).status).toBe('Resolved');
+    expect(await product().alert('FTEGmailChannelDown', 'resolved')).toBe(202);
+    const outcome = (await product().handle(runbook).result()) as { postIncidentWorkflowId?: string };
+    expect((await product().status(runbook)).status).toBe('Resolved');
     expect(outcome.postIncidentWorkflowId).toBeDefined();
-    await product.env.client.workflow
-      .getHandle(outcome.postIncidentWorkflowId as string)
+    await product()
+      .env.client.workflow.getHandle(outcome.postIncidentWorkflowId as string)
       .terminate('test done');
   }, 420_000);
 });

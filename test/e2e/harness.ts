@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import type { FastifyInstance } from 'fastify';
@@ -10,6 +11,7 @@ import { loadActivityDependencies, type ActivityDependencies } from '../../src/a
 import { loadRunbookDir } from '../../src/activities/runbooks.js';
 import type { IncidentState } from '../../src/domain/incident.js';
 import { incidentWorkflowId } from '../../src/domain/incident-key.js';
+import { controlApp } from '../../src/sandbox/control.js';
 import { createReceiver } from '../../src/starters/receiver.js';
 import { incidentStatusQuery } from '../../src/workflows/api.js';
 import { createIncidentWorker } from '../../src/worker.js';
@@ -30,6 +32,11 @@ export interface Product {
   sandbox: TestSandbox;
   namespace: string;
   taskQueue: string;
+  /** The receiver's Alertmanager webhook and its token. */
+  receiverUrl: string;
+  receiverToken: string;
+  /** The sandbox's control port (GET/POST /scenarios), as `make start` serves it. */
+  controlUrl: string;
   /** Sends what Alertmanager sends for one alert of a Prometheus rule, firing or resolved. */
   alert(alertname: string, status: 'firing' | 'resolved', labels?: Record<string, string>): Promise<number>;
   incidentId(runbook: string): string;
@@ -43,6 +50,8 @@ export interface Product {
     seconds?: number,
   ): Promise<IncidentState>;
   incidentctl(args: string[]): Promise<string>;
+  /** Waits until the report workflow shows up in the Temporal UI's `ReportStatus="Pending"` list. */
+  pendingReport(postIncidentWorkflowId: string | undefined): Promise<void>;
   temporal(args: string[]): Promise<string>;
   /** The ledger's event types of an incident, in order. */
   ledgerEvents(incidentId: string): Promise<string[]>;
@@ -63,8 +72,10 @@ export async function startProduct(): Promise<Product> {
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
   let receiver: FastifyInstance | undefined;
+  let control: FastifyInstance | undefined;
   const token = uniqueName('receiver-token-0123456789');
   const stop = async () => {
+    await control?.close();
     await receiver?.close();
     worker?.shutdown();
     await running;
@@ -93,11 +104,14 @@ export async function startProduct(): Promise<Product> {
       taskQueue,
     });
     await receiver.listen({ port: 0, host: '127.0.0.1' });
+    control = controlApp(sandbox);
+    await control.listen({ port: 0, host: '127.0.0.1' });
   } catch (error) {
     await stop();
     throw error;
   }
-  const receiverUrl = `http://127.0.0.1:${(receiver.server.address() as AddressInfo).port}`;
+  const address = (app: FastifyInstance) => `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+  const receiverUrl = `${address(receiver)}/webhooks/alertmanager`;
   const cliEnv = {
     ...process.env,
     TEMPORAL_ADDRESS: services().temporalAddress,
@@ -113,9 +127,12 @@ export async function startProduct(): Promise<Product> {
     sandbox,
     namespace,
     taskQueue,
+    receiverUrl,
+    receiverToken: token,
+    controlUrl: address(control),
     async alert(alertname, alertStatus, labels = {}) {
       const alertLabels = { alertname, namespace, severity: 'critical', ...labels };
-      const response = await fetch(`${receiverUrl}/webhooks/alertmanager`, {
+      const response = await fetch(receiverUrl, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
         body: JSON.stringify({
@@ -152,6 +169,19 @@ export async function startProduct(): Promise<Product> {
       const { stdout } = await run('node', [`${projectRoot}bin/incidentctl.js`, ...args], { env: cliEnv });
       return stdout;
     },
+    async pendingReport(postIncidentWorkflowId) {
+      const query = `ReportStatus="Pending" AND WorkflowId="${postIncidentWorkflowId}"`;
+      await until(
+        async () => {
+          const ids: string[] = [];
+          for await (const wf of env.client.workflow.list({ query })) ids.push(wf.workflowId);
+          return ids;
+        },
+        (ids) => ids.length === 1,
+        `${postIncidentWorkflowId} in the pending reports (visibility)`,
+        200,
+      );
+    },
     async temporal(args) {
       const { stdout } = await run(
         services().temporalCli,
@@ -181,5 +211,22 @@ export async function startProduct(): Promise<Product> {
       await sandbox.apply('healthy');
     },
     stop,
+  };
+}
+
+/**
+ * The product for the tests of one file, started before them and stopped after; after each test the
+ * incident of `runbook` is ended and the platform made healthy again (see Product.reset).
+ */
+export function useProduct(runbook: string): () => Product {
+  let product: Product | undefined;
+  beforeAll(async () => {
+    product = await startProduct();
+  }, 180_000);
+  afterEach(() => product?.reset(runbook));
+  afterAll(() => product?.stop());
+  return () => {
+    if (!product) throw new Error('the product did not start');
+    return product;
   };
 }

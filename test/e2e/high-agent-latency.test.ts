@@ -1,20 +1,15 @@
 import { Kafka, logLevel } from 'kafkajs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PLATFORM_CONSUMER_GROUP, PLATFORM_TOPIC } from '../../src/sandbox/platform-data.js';
 import { services } from '../helpers/services.js';
-import { startProduct, type Product } from './harness.js';
+import { useProduct } from './harness.js';
 
 // Seed procedure 4: the agent is slow. Real consumer lag on fte-messages is worked off by scaling the
 // processor to five replicas (low risk, done without asking); a slow OpenAI is the AI/ML team's to follow,
 // and the incident resolves once the vendor recovers.
 
 const runbook = 'high-agent-latency';
-let product: Product;
-beforeAll(async () => {
-  product = await startProduct();
-}, 180_000);
-afterEach(() => product?.reset(runbook));
-afterAll(() => product?.stop());
+const product = useProduct(runbook);
 
 /** The lag of the processor's consumer group, as kafka-consumer-groups.sh --describe would add it up. */
 async function lag(): Promise<number> {
@@ -34,12 +29,12 @@ async function lag(): Promise<number> {
 
 describe('agent-latency', () => {
   it('scales the processor to 5 replicas, whose consumers drain the lag, and resolves', async () => {
-    const { sandbox } = product;
+    const { sandbox } = product();
     await sandbox.apply('agent-latency');
     expect(await lag()).toBeGreaterThanOrEqual(1_000);
 
-    expect(await product.alert('FTEAgentLatencyHigh', 'firing')).toBe(202);
-    const scaled = await product.waitFor(
+    expect(await product().alert('FTEAgentLatencyHigh', 'firing')).toBe(202);
+    const scaled = await product().waitFor(
       runbook,
       (s) => s.steps.some((st) => st.id === 'scale-workers' && st.runs === 1),
       'diagnosis and the scale-out',
@@ -63,7 +58,7 @@ describe('agent-latency', () => {
         },
       )
       .toBe(5);
-    const verified = await product.waitFor(
+    const verified = await product().waitFor(
       runbook,
       (s) => s.status === 'Monitoring',
       'the lag verified as worked off (checked every minute)',
@@ -73,8 +68,8 @@ describe('agent-latency', () => {
     expect(verified.findings['kafka-lag']?.status).toBe('ok');
     expect(await lag()).toBe(0);
 
-    expect(await product.alert('FTEAgentLatencyHigh', 'resolved')).toBe(202);
-    const outcome = (await product.handle(runbook).result()) as { postIncidentWorkflowId?: string };
+    expect(await product().alert('FTEAgentLatencyHigh', 'resolved')).toBe(202);
+    const outcome = (await product().handle(runbook).result()) as { postIncidentWorkflowId?: string };
     // P3: no post-incident report is required.
     expect(outcome.postIncidentWorkflowId).toBeUndefined();
   }, 480_000);
@@ -82,12 +77,12 @@ describe('agent-latency', () => {
 
 describe('openai-degraded', () => {
   it('opens the AI/ML task, changes nothing on the platform, and resolves once OpenAI recovers', async () => {
-    const { sandbox } = product;
+    const { sandbox } = product();
     const processor = await sandbox.cluster.deployment('fte-message-processor');
     await sandbox.apply('openai-degraded');
 
-    expect(await product.alert('FTEAgentLatencyHigh', 'firing')).toBe(202);
-    const open = await product.waitFor(
+    expect(await product().alert('FTEAgentLatencyHigh', 'firing')).toBe(202);
+    const open = await product().waitFor(
       runbook,
       (s) => s.tasks.some((t) => t.id === 'openai-slow'),
       'diagnosis and the OpenAI task',
@@ -98,14 +93,14 @@ describe('openai-degraded', () => {
     expect(open.tasks.find((t) => t.id === 'openai-slow')).toMatchObject({ owner: 'ai-ml', status: 'open' });
     expect(open.steps.every((s) => s.runs === 0)).toBe(true);
 
-    const id = product.incidentId(runbook);
-    expect(await product.incidentctl(['task', 'done', id, 'openai-slow', '--as', 'dave'])).toContain(
+    const id = product().incidentId(runbook);
+    expect(await product().incidentctl(['task', 'done', id, 'openai-slow', '--as', 'dave'])).toContain(
       'openai-slow',
     );
     expect(await sandbox.scenarios.recover('openai-degraded')).toBe(true);
-    expect(await product.alert('FTEAgentLatencyHigh', 'resolved')).toBe(202);
-    await product.handle(runbook).result();
-    const final = await product.status(runbook);
+    expect(await product().alert('FTEAgentLatencyHigh', 'resolved')).toBe(202);
+    await product().handle(runbook).result();
+    const final = await product().status(runbook);
     expect(final.status).toBe('Resolved');
     expect(final.steps.every((s) => s.runs === 0)).toBe(true);
     expect((await sandbox.cluster.deployment('fte-message-processor')).generation).toBe(processor.generation);
