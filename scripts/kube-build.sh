@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the real Kubernetes control plane into .tools/kube/bin from the Go module proxy:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok. The versions are the
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl, kwok and metrics-server. The versions are the
 # build modules in scripts/kube/build/*/go.mod (go.sum pins every dependency); a binary is rebuilt
 # only when its module changed. The first build takes about 15 minutes on 2 cores; later ones reuse
 # Go's module and build caches.
@@ -26,6 +26,7 @@ TARGETS=(
   "kubernetes kube-scheduler k8s.io/kubernetes/cmd/kube-scheduler"
   "kubernetes kubectl k8s.io/kubernetes/cmd/kubectl"
   "kwok kwok sigs.k8s.io/kwok/cmd/kwok"
+  "metrics-server metrics-server sigs.k8s.io/metrics-server/cmd/metrics-server"
 )
 
 stamp_of() { cat "$BUILD/$1/go.mod" "$BUILD/$1/go.sum" | sha256sum | cut -d' ' -f1; }
@@ -51,6 +52,11 @@ ldflags_for() {
       echo "-s -w -X $p.gitVersion=$K8S_VERSION -X $p.gitMajor=$major -X $p.gitMinor=$minor -X $p.gitTreeState=clean"
       ;;
     kwok) echo "-s -w -X sigs.k8s.io/kwok/pkg/consts.Version=0.8.0" ;;
+    metrics-server)
+      local version
+      version="$(sed -n 's/^[[:space:]]*sigs\.k8s\.io\/metrics-server \(v[^ ]*\).*/\1/p' "$BUILD/metrics-server/go.mod")"
+      echo "-s -w -X k8s.io/client-go/pkg/version.gitVersion=$version -X k8s.io/client-go/pkg/version.gitTreeState=clean"
+      ;;
     *) echo "-s -w" ;;
   esac
 }

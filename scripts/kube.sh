@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Project-local Kubernetes control plane on loopback: etcd, kube-apiserver, kube-controller-manager,
-# kube-scheduler and kwok, which runs two fake nodes (scripts/kube/nodes.yaml) and plays the pod
-# lifecycle of scripts/kube/stages.yaml (Running+Ready at once, faults chosen by a pod annotation).
+# kube-scheduler, kwok, which runs two fake nodes (scripts/kube/nodes.yaml) and plays the pod
+# lifecycle of scripts/kube/stages.yaml (Running+Ready at once, faults chosen by a pod annotation),
+# and metrics-server, which scrapes kwok's kubelet resource metrics and serves the resource metrics
+# API (metrics.k8s.io, `kubectl top`) through the API server's aggregator.
 # Nothing listens on or dials anything but 127.0.0.1.
 #
 #   scripts/kube.sh install      build the binaries into .tools/kube/bin (scripts/kube-build.sh)
 #   scripts/kube.sh start        start what is not running and wait until the plane is ready
-#   scripts/kube.sh stop         stop the five processes (etcd last); the data is kept
+#   scripts/kube.sh stop         stop the six processes (etcd last); the data is kept
 #   scripts/kube.sh status       exit 0 when /readyz answers ok (admin credentials), a node is
-#                                Ready and all five processes are healthy, else 1
+#                                Ready and all six processes are healthy, else 1
 #   scripts/kube.sh kubeconfig   print the path of the admin kubeconfig (system:masters)
 #   scripts/kube.sh kubectl ...  run the built kubectl with the admin kubeconfig
 #
 # Env: KUBE_DATA_DIR (.data/kube), KUBE_APISERVER_PORT (16443), KUBE_ETCD_PORT (12379),
 # KUBE_ETCD_PEER_PORT (12380), KUBE_CONTROLLER_MANAGER_PORT (16257), KUBE_SCHEDULER_PORT (16259),
-# KUBE_KWOK_PORT (10247, the fake kubelets' endpoint), KUBE_START_TIMEOUT seconds (120).
+# KUBE_KWOK_PORT (10247, the fake kubelets' endpoint), KUBE_METRICS_SERVER_PORT (16263),
+# KUBE_START_TIMEOUT seconds (120).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -35,20 +38,22 @@ ETCD_PEER_PORT="${KUBE_ETCD_PEER_PORT:-12380}"
 KCM_PORT="${KUBE_CONTROLLER_MANAGER_PORT:-16257}"
 SCHEDULER_PORT="${KUBE_SCHEDULER_PORT:-16259}"
 KWOK_PORT="${KUBE_KWOK_PORT:-10247}"
+METRICS_SERVER_PORT="${KUBE_METRICS_SERVER_PORT:-16263}"
 START_TIMEOUT="${KUBE_START_TIMEOUT:-120}"
 SERVER="https://$HOST:$APISERVER_PORT"
 # Allocation ranges only: the API server never dials service IPs (no endpoint reconciler, no
-# webhooks or aggregated APIs), and pod IPs (the nodes' podCIDRs) are labels on fake pods.
+# webhooks; the one aggregated API, metrics.k8s.io, is an ExternalName service at 127.0.0.1), and
+# pod IPs (the nodes' podCIDRs) are labels on fake pods.
 SERVICE_CIDR=10.96.0.0/16
-KWOK_CRDS=(logs clusterlogs execs clusterexecs)
+KWOK_CRDS=(logs clusterlogs execs clusterexecs metrics clusterresourceusages resourceusages)
 
 # Start order; stop goes the other way round.
-COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok metrics-server)
 
 die() { echo "kube: $*" >&2; exit 1; }
 say() { echo "kube: $*" >&2; }
 
-for v in "$APISERVER_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$KWOK_PORT" "$START_TIMEOUT"; do
+for v in "$APISERVER_PORT" "$ETCD_PORT" "$ETCD_PEER_PORT" "$KCM_PORT" "$SCHEDULER_PORT" "$KWOK_PORT" "$METRICS_SERVER_PORT" "$START_TIMEOUT"; do
   [[ "$v" =~ ^[0-9]+$ ]] || die "not a number: '$v' (KUBE_*_PORT, KUBE_START_TIMEOUT)"
 done
 
@@ -58,11 +63,12 @@ kwok_version() { sed -n 's/^[[:space:]]*require sigs\.k8s\.io\/kwok \(v[^ ]*\).*
 
 installed() {
   bash "$ROOT/scripts/kube-build.sh" --check &&
-    [[ -f "$CRD_DIR/.installed" && "$(cat "$CRD_DIR/.installed")" == "kwok $(kwok_version)" ]]
+    [[ -f "$CRD_DIR/.installed" && "$(cat "$CRD_DIR/.installed")" == "kwok $(kwok_version): ${KWOK_CRDS[*]}" ]]
 }
 
-# kwok's CRDs (Logs, ClusterLogs, Exec, ClusterExec) from the module the kwok binary was built
-# from, kept beside the binaries so that start needs no Go toolchain.
+# kwok's CRDs (Logs, ClusterLogs, Exec, ClusterExec, Metric, ClusterResourceUsage, ResourceUsage)
+# from the module the kwok binary was built from, kept beside the binaries so that start needs no Go
+# toolchain.
 install_crds() {
   local version dir tmp crd
   version="$(kwok_version)"
@@ -76,7 +82,7 @@ install_crds() {
     cp "$dir/kustomize/crd/bases/kwok.x-k8s.io_$crd.yaml" "$tmp/" || die "kwok $version has no CRD for $crd"
   done
   chmod u+w "$tmp"/*.yaml # read-only in the module cache
-  echo "kwok $version" >"$tmp/.installed"
+  echo "kwok $version: ${KWOK_CRDS[*]}" >"$tmp/.installed"
   rm -rf "$CRD_DIR"
   mv "$tmp" "$CRD_DIR"
 }
@@ -145,12 +151,17 @@ ensure_pki() {
   server_cert kube-controller-manager-serving kube-controller-manager "IP:$HOST,DNS:localhost"
   server_cert kube-scheduler-serving kube-scheduler "IP:$HOST,DNS:localhost"
   server_cert kwok-serving kwok "IP:$HOST,DNS:localhost"
+  # The aggregator checks the name of the APIService's service, kube-system/metrics-server.
+  server_cert metrics-server-serving metrics-server \
+    "IP:$HOST,DNS:localhost,DNS:metrics-server.kube-system.svc,DNS:metrics-server.kube-system.svc.cluster.local"
   client_cert admin "/O=system:masters/CN=kubernetes-admin"
   client_cert apiserver-kubelet-client "/CN=kube-apiserver-kubelet-client"
   client_cert kube-controller-manager "/CN=system:kube-controller-manager"
   client_cert kube-scheduler "/CN=system:kube-scheduler"
   # kwok plays every kubelet and needs nodes, pods, leases, events and its own CRDs.
   client_cert kwok "/O=system:masters/CN=kwok-controller"
+  # Bound to the standard metrics-server roles by scripts/kube/metrics-server.yaml.
+  client_cert metrics-server "/CN=system:metrics-server"
   # The request-header (front proxy) CA: the controller manager and scheduler read it from the
   # extension-apiserver-authentication ConfigMap, and complain without it.
   if [[ ! -f "$PKI/front-proxy-ca.crt" || ! -f "$PKI/front-proxy-ca.key" ]]; then
@@ -232,6 +243,7 @@ ports_of() {
     kube-controller-manager) echo "$KCM_PORT:KUBE_CONTROLLER_MANAGER_PORT" ;;
     kube-scheduler) echo "$SCHEDULER_PORT:KUBE_SCHEDULER_PORT" ;;
     kwok) echo "$KWOK_PORT:KUBE_KWOK_PORT" ;;
+    metrics-server) echo "$METRICS_SERVER_PORT:KUBE_METRICS_SERVER_PORT" ;;
   esac
 }
 
@@ -306,7 +318,22 @@ args_of() {
         --node-ip="$HOST" --node-port="$KWOK_PORT" --server-address="$HOST:$KWOK_PORT"
         --tls-cert-file="$PKI/kwok-serving.crt" --tls-private-key-file="$PKI/kwok-serving.key"
         --node-lease-duration-seconds=40
-        --enable-crds=Logs,ClusterLogs,Exec,ClusterExec
+        --enable-crds=Logs,ClusterLogs,Exec,ClusterExec,Metric,ClusterResourceUsage,ResourceUsage
+      )
+      ;;
+    metrics-server)
+      # Scrapes every node's kubelet endpoint (kwok, 127.0.0.1:KWOK_PORT) at the path of the node's
+      # metrics.k8s.io/resource-metrics-path annotation (scripts/kube/nodes.yaml). kwok's serving
+      # certificate is signed by our CA but names no node, hence --kubelet-insecure-tls.
+      local kc="$DATA_DIR/metrics-server.kubeconfig"
+      ARGS=(
+        --kubeconfig="$kc" --authentication-kubeconfig="$kc" --authorization-kubeconfig="$kc"
+        --bind-address="$HOST" --secure-port="$METRICS_SERVER_PORT"
+        --tls-cert-file="$PKI/metrics-server-serving.crt"
+        --tls-private-key-file="$PKI/metrics-server-serving.key"
+        --kubelet-port="$KWOK_PORT" --kubelet-insecure-tls
+        --kubelet-preferred-address-types=InternalIP
+        --metric-resolution=10s --kubelet-request-timeout=5s
       )
       ;;
   esac
@@ -392,6 +419,17 @@ apiserver_ready() { [[ -f "$PKI/admin.crt" ]] && [[ "$(api /readyz)" == ok ]]; }
 # kube-controller-manager, kube-scheduler and kwok serve /healthz without credentials.
 healthz() { [[ "$("${CURL[@]}" --cacert "$PKI/ca.crt" "https://$HOST:$1/healthz" 2>/dev/null)" == ok ]]; }
 
+# metrics-server's /healthz is served to anonymous callers too, with its own serving certificate.
+metrics_server_ready() { healthz "$METRICS_SERVER_PORT"; }
+
+# The aggregator reaches metrics-server: `kubectl top` and the metrics API answer (numbers follow
+# after its first scrape, within --metric-resolution).
+metrics_api_available() {
+  local available
+  available="$(kubectl get apiservice v1beta1.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}' 2>/dev/null)" &&
+    [[ "$available" == True ]]
+}
+
 kubectl() { "$BIN/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" --request-timeout=10s "$@"; }
 
 node_ready() {
@@ -407,12 +445,24 @@ healthy() {
     kube-controller-manager) healthz "$KCM_PORT" ;;
     kube-scheduler) healthz "$SCHEDULER_PORT" ;;
     kwok) healthz "$KWOK_PORT" ;;
+    metrics-server) metrics_server_ready ;;
   esac
+}
+
+# True unless NAME runs (ours) with other arguments than this script would give it now, as after an
+# update of this script (kwok without the resource usage CRDs, say).
+args_current() {
+  local pid want have
+  pid="$(our_pid "$1")" || return 0
+  args_of "$1"
+  want="$(printf '%s\n' "$BIN/$1" "${ARGS[@]}")"
+  have="$(tr '\0' '\n' <"/proc/$pid/cmdline" 2>/dev/null)" || return 0
+  [[ "$have" == "$want" ]]
 }
 
 all_ready() {
   local name
-  for name in "${COMPONENTS[@]}"; do healthy "$name" || return 1; done
+  for name in "${COMPONENTS[@]}"; do healthy "$name" && args_current "$name" || return 1; done
   node_ready
 }
 
@@ -488,6 +538,28 @@ bootstrap() {
   kubectl wait --for=condition=Established --timeout=30s \
     $(printf 'crd/%s.kwok.x-k8s.io ' "${KWOK_CRDS[@]}") >>"$LOG_DIR/bootstrap.log" 2>&1 ||
     fail "" "kwok's CRDs were not established (log: $LOG_DIR/bootstrap.log)"
+  # metrics-server's roles and service, kwok's resource metrics (needs the CRDs above), and the
+  # APIService that sends metrics.k8s.io to metrics-server, trusting our CA for its certificate.
+  {
+    cat "$KUBE_DIR/metrics-server.yaml"
+    cat <<EOF
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata:
+  name: v1beta1.metrics.k8s.io
+  labels: { k8s-app: metrics-server }
+spec:
+  group: metrics.k8s.io
+  version: v1beta1
+  service: { name: metrics-server, namespace: kube-system, port: $METRICS_SERVER_PORT }
+  caBundle: $(base64 -w0 "$PKI/ca.crt")
+  groupPriorityMinimum: 100
+  versionPriority: 100
+EOF
+  } | kubectl apply --server-side --force-conflicts --field-manager=scripts-kube.sh -f - \
+    >>"$LOG_DIR/bootstrap.log" 2>&1 ||
+    fail "" "applying metrics-server's objects failed (log: $LOG_DIR/bootstrap.log)"
   # A kwok process manages a node only while it holds the node's lease, and each process has a
   # new identity: without this, a restarted kwok would leave new pods Pending until the leases
   # of its predecessor expire (40 s).
@@ -518,7 +590,12 @@ cmd_start() {
   local began=$SECONDS
   DEADLINE=$((SECONDS + START_TIMEOUT))
 
-  local name p
+  local name p stale=()
+  for name in "${COMPONENTS[@]}"; do args_current "$name" || stale+=("$name"); done
+  if ((${#stale[@]})); then
+    say "restarting ${stale[*]}: started with other arguments than this script gives now"
+    stop_components "${stale[@]}"
+  fi
   for name in "${COMPONENTS[@]}"; do
     our_pid "$name" >/dev/null && continue
     for p in $(ports_of "$name"); do
@@ -532,6 +609,7 @@ cmd_start() {
   write_kubeconfig "$DATA_DIR/kube-controller-manager.kubeconfig" kube-controller-manager
   write_kubeconfig "$DATA_DIR/kube-scheduler.kubeconfig" kube-scheduler
   write_kubeconfig "$DATA_DIR/kwok.kubeconfig" kwok
+  write_kubeconfig "$DATA_DIR/metrics-server.kubeconfig" metrics-server
 
   start_component etcd
   wait_for "etcd on $HOST:$ETCD_PORT" etcd etcd_healthy
@@ -547,6 +625,9 @@ cmd_start() {
   wait_for "kube-scheduler on $HOST:$SCHEDULER_PORT" kube-scheduler healthz "$SCHEDULER_PORT"
   wait_for "kwok on $HOST:$KWOK_PORT" kwok healthz "$KWOK_PORT"
   wait_for "a Ready node" kwok node_ready
+  start_component metrics-server
+  wait_for "metrics-server on $HOST:$METRICS_SERVER_PORT" metrics-server metrics_server_ready
+  wait_for "the metrics.k8s.io APIService" metrics-server metrics_api_available
   # Proves the controllers work: the service account controller fills new namespaces.
   wait_for "the default service account" kube-controller-manager default_service_account
   echo "kube: running on $SERVER after $((SECONDS - began)) s (kubeconfig $ADMIN_KUBECONFIG, logs $LOG_DIR)"
@@ -567,7 +648,7 @@ cmd_stop() {
     fi
     return 0
   fi
-  stop_components kwok kube-scheduler kube-controller-manager kube-apiserver
+  stop_components metrics-server kwok kube-scheduler kube-controller-manager kube-apiserver
   stop_components etcd
   echo "kube: stopped (data kept in $DATA_DIR)"
 }

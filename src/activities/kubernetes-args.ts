@@ -25,6 +25,9 @@ export const podsArgs = z.strictObject({
     .optional(),
 });
 
+/** k8sPodUsage: the pods' cpu and memory from the resource metrics API, like `kubectl top pods`. */
+export const podUsageArgs = podsArgs;
+
 export const workloadKind = z.enum(['deployment', 'statefulset']);
 export type WorkloadKind = z.infer<typeof workloadKind>;
 
@@ -91,6 +94,7 @@ export const raiseHpaMaxArgs = z.strictObject({
 
 export const kubernetesProbeArgs = {
   k8sPods: podsArgs,
+  k8sPodUsage: podUsageArgs,
   k8sLogs: logsArgs,
   k8sRolloutStatus: rolloutStatusArgs,
   k8sHpa: hpaArgs,

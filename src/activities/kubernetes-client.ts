@@ -3,6 +3,7 @@ import {
   AppsV1Api,
   AutoscalingV2Api,
   CoreV1Api,
+  CustomObjectsApi,
   Observable,
   type ConfigurationOptions,
   type KubeConfig,
@@ -122,6 +123,8 @@ export interface KubeClient {
   core: CoreV1Api;
   apps: AppsV1Api;
   autoscaling: AutoscalingV2Api;
+  /** Aggregated and custom APIs by group/version/plural, e.g. the resource metrics API (metrics.k8s.io). */
+  custom: CustomObjectsApi;
   /**
    * Runs one API call with a deadline. `run` gets the per-call options to pass to the client method;
    * failures come out as KubeFailure (or a TimeoutError when even the abort did not end the call).
@@ -134,6 +137,7 @@ export function kubeClient(kubeConfig: KubeConfig, timeoutMs: number): KubeClien
     core: kubeConfig.makeApiClient(CoreV1Api),
     apps: kubeConfig.makeApiClient(AppsV1Api),
     autoscaling: kubeConfig.makeApiClient(AutoscalingV2Api),
+    custom: kubeConfig.makeApiClient(CustomObjectsApi),
     async call(what, run, contentType) {
       try {
         // The abort ends a slow request; the outer deadline also covers a client that ignores it.

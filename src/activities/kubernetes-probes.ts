@@ -1,4 +1,5 @@
 import type { V1Deployment, V1Pod, V1StatefulSet, V2HorizontalPodAutoscaler } from '@kubernetes/client-node';
+import { z } from 'zod';
 import type { ProbeActivity, ProbeInput } from '../domain/activity-contract.js';
 import type { Finding, FindingStatus } from '../domain/findings.js';
 import { makeFinding, parseActivityArgs } from './common.js';
@@ -6,9 +7,9 @@ import { kubernetesProbeArgs as schemas, type WorkloadKind } from './kubernetes-
 import {
   isNotFound,
   isUnreachable,
+  KubeFailure,
   toActivityError,
   type KubeClient,
-  type KubeFailure,
 } from './kubernetes-client.js';
 
 // Probes answer "what does the cluster say": a workload that is down is a finding, not an error. They throw
@@ -69,8 +70,85 @@ const isLive = (pod: V1Pod) =>
 const ERROR_LINE =
   /\b(ERROR|FATAL|CRITICAL|PANIC|Traceback|Exception|panic:|Killed|OOMKilled)\b|level=(error|fatal)|"level":\s*"(error|fatal)"/;
 
+/** A pod using more than this share of its memory limit is close to being OOM-killed. */
+const MEMORY_LIMIT_WARNING = 0.9;
+
+const QUANTITY_SUFFIX: Record<string, number> = {
+  n: 1e-9,
+  u: 1e-6,
+  m: 1e-3,
+  '': 1,
+  k: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
+  Pi: 2 ** 50,
+  Ei: 2 ** 60,
+};
+
+/** A Kubernetes quantity ("250m", "12345678n", "512Mi", "1.5Gi", "1e3") as a number; NaN if it is none. */
+function parseQuantity(quantity: string | undefined): number {
+  const match = /^([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)(n|u|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.exec(
+    quantity?.trim() ?? '',
+  );
+  if (!match) return Number.NaN;
+  return Number(match[1]) * (QUANTITY_SUFFIX[match[2] ?? ''] ?? Number.NaN);
+}
+
+/** metrics.k8s.io/v1beta1 PodMetrics, the fields the probe reads. */
+const podMetricsListSchema = z.object({
+  items: z
+    .array(
+      z.object({
+        metadata: z.object({ name: z.string() }),
+        timestamp: z.string().optional(),
+        containers: z
+          .array(z.object({ name: z.string(), usage: z.record(z.string(), z.string()).default({}) }))
+          .default([]),
+      }),
+    )
+    .default([]),
+});
+
+interface PodUsage {
+  name: string;
+  /** Millicores. */
+  cpu: number;
+  /** Bytes of working set. */
+  memory: number;
+  /** Bytes; undefined when a container of the pod has no memory limit. */
+  memoryLimit?: number;
+}
+
+const mib = (bytes: number) => Math.round(bytes / 2 ** 20);
+
+const describeUsage = (u: PodUsage) =>
+  `${u.name}: cpu ${Math.round(u.cpu)}m, memory ${mib(u.memory)}Mi${
+    u.memoryLimit
+      ? ` of ${mib(u.memoryLimit)}Mi limit (${Math.round((100 * u.memory) / u.memoryLimit)}%)`
+      : ''
+  }`;
+
+/** The sum of the containers' memory limits; undefined when one of them has none (no pod limit). */
+function memoryLimitOf(pod: V1Pod): number | undefined {
+  let total = 0;
+  for (const c of pod.spec?.containers ?? []) {
+    const limit = parseQuantity(c.resources?.limits?.memory);
+    if (!Number.isFinite(limit) || limit <= 0) return undefined;
+    total += limit;
+  }
+  return total > 0 ? total : undefined;
+}
+
 export interface KubernetesProbes {
   k8sPods: ProbeActivity;
+  k8sPodUsage: ProbeActivity;
   k8sLogs: ProbeActivity;
   k8sRolloutStatus: ProbeActivity;
   k8sHpa: ProbeActivity;
@@ -156,6 +234,124 @@ export function kubernetesProbes(client: KubeClient): KubernetesProbes {
           .join(', ')}${troubled.length > 3 ? `, and ${troubled.length - 3} more` : ''}`;
       }
       return makeFinding(input.probeId, status, summary, metrics, evidence);
+    });
+  };
+
+  // The resource metrics API (metrics.k8s.io, served by metrics-server through the API server's aggregator):
+  // what `kubectl top pods` shows, set against the pods' memory limits.
+  const k8sPodUsage: ProbeActivity = async (input) => {
+    const args = parseActivityArgs(schemas.k8sPodUsage, input.args, 'k8sPodUsage');
+    const where = args.selector
+      ? `pods matching ${args.selector} in ${args.namespace}`
+      : `pods in ${args.namespace}`;
+    return observe(input, async () => {
+      let raw: unknown;
+      try {
+        raw = await client.call(`read the resource usage of ${where}`, (o) =>
+          client.custom.listNamespacedCustomObject(
+            {
+              group: 'metrics.k8s.io',
+              version: 'v1beta1',
+              namespace: args.namespace,
+              plural: 'pods',
+              labelSelector: args.selector,
+            },
+            o,
+          ),
+        );
+      } catch (error) {
+        // No metrics-server registered (404) or none answering (503): the cluster cannot say.
+        const code = (error as KubeFailure).code;
+        if (!(error instanceof KubeFailure) || (code !== 404 && code !== 503)) throw error;
+        return makeFinding(
+          input.probeId,
+          'unknown',
+          `cannot tell the resource usage of ${where}: the metrics API (metrics.k8s.io) is unavailable`,
+          {},
+          [error.message],
+        );
+      }
+      // The pods for their memory limits, and to tell a pod without metrics (new, or not scraped yet) apart.
+      const list = await client.call(`list ${where}`, (o) =>
+        client.core.listNamespacedPod({ namespace: args.namespace, labelSelector: args.selector }, o),
+      );
+      const pods = list.items.filter(isLive);
+      if (pods.length === 0) return makeFinding(input.probeId, 'unknown', `no ${where} to measure`);
+      const parsed = podMetricsListSchema.safeParse(raw);
+      if (!parsed.success)
+        return makeFinding(
+          input.probeId,
+          'unknown',
+          `the metrics API answered something unexpected for ${where}`,
+        );
+      const byName = new Map(parsed.data.items.map((m) => [m.metadata.name, m]));
+      const usages: PodUsage[] = [];
+      const unmeasured: string[] = [];
+      for (const pod of pods) {
+        const name = pod.metadata?.name ?? '';
+        const m = byName.get(name);
+        if (!m) {
+          unmeasured.push(name);
+          continue;
+        }
+        const sum = (resource: string) =>
+          m.containers.reduce((n, c) => n + (parseQuantity(c.usage[resource]) || 0), 0);
+        const memoryLimit = memoryLimitOf(pod);
+        usages.push({
+          name,
+          cpu: sum('cpu') * 1000,
+          memory: sum('memory'),
+          ...(memoryLimit ? { memoryLimit } : {}),
+        });
+      }
+      if (usages.length === 0)
+        return makeFinding(
+          input.probeId,
+          'unknown',
+          `no resource usage reported yet for the ${pods.length} ${where}`,
+          { total: pods.length, measured: 0 },
+          unmeasured.map((n) => `${n}: no metrics yet`),
+        );
+      const metrics: Finding['metrics'] = {
+        total: pods.length,
+        measured: usages.length,
+        cpuMillicores: Math.round(usages.reduce((n, u) => n + u.cpu, 0)),
+        memoryBytes: usages.reduce((n, u) => n + u.memory, 0),
+      };
+      for (const u of usages.slice(0, MAX_POD_METRICS)) {
+        metrics[`cpu/${u.name}`] = Math.round(u.cpu);
+        metrics[`memory/${u.name}`] = u.memory;
+        if (u.memoryLimit) metrics[`memoryOfLimit/${u.name}`] = Math.round((100 * u.memory) / u.memoryLimit);
+      }
+      const pressed = usages.filter((u) => u.memoryLimit && u.memory > MEMORY_LIMIT_WARNING * u.memoryLimit);
+      metrics.nearMemoryLimit = pressed.length;
+      const evidence = [
+        ...pressed.map(describeUsage),
+        ...usages.filter((u) => !pressed.includes(u)).map(describeUsage),
+        ...unmeasured.map((n) => `${n}: no metrics yet`),
+      ];
+      if (pressed.length > 0) {
+        return makeFinding(
+          input.probeId,
+          'degraded',
+          `${pressed.length} of ${usages.length} ${where} near the memory limit: ${pressed
+            .slice(0, 3)
+            .map(describeUsage)
+            .join('; ')}`,
+          metrics,
+          evidence,
+        );
+      }
+      const top = [...usages].sort((a, b) => b.memory - a.memory)[0] as PodUsage;
+      return makeFinding(
+        input.probeId,
+        'ok',
+        `${usages.length} ${where} within their limits, cpu ${metrics.cpuMillicores}m, memory ${mib(
+          metrics.memoryBytes as number,
+        )}Mi in all; most memory: ${describeUsage(top)}`,
+        metrics,
+        evidence,
+      );
     });
   };
 
@@ -363,5 +559,5 @@ export function kubernetesProbes(client: KubeClient): KubernetesProbes {
     );
   };
 
-  return { k8sPods, k8sLogs, k8sRolloutStatus, k8sHpa, k8sSecretKey };
+  return { k8sPods, k8sPodUsage, k8sLogs, k8sRolloutStatus, k8sHpa, k8sSecretKey };
 }

@@ -19,7 +19,7 @@ export interface KubernetesDependencies {
 export type KubernetesActivities = KubernetesProbes & KubernetesActions;
 
 /**
- * The Kubernetes probes (k8sPods, k8sLogs, k8sRolloutStatus, k8sHpa, k8sSecretKey) and actions (rolloutRestart,
+ * The Kubernetes probes (k8sPods, k8sPodUsage, k8sLogs, k8sRolloutStatus, k8sHpa, k8sSecretKey) and actions (rolloutRestart,
  * restartStatefulSetPod, scaleDeployment, raiseHpaMax), by the names runbooks call them.
  */
 export function kubernetesActivities(deps: KubernetesDependencies): KubernetesActivities {

@@ -72,6 +72,27 @@ export interface OpenClusterOptions {
 
 const KWOK_API = 'kwok.x-k8s.io/v1alpha1';
 
+/** What a container uses, as kwok reports it to metrics-server (quantities: cpu '120m', memory '300Mi'). */
+export interface Usage {
+  cpu: string;
+  memory: string;
+}
+
+/**
+ * Each workload's usage on a normal day, inside its requests and limits (fte-platform.yaml). The message
+ * processor runs at its HPA's cpu target (70 % of its 250m request): kwok's usage is per pod, whatever the
+ * replica count, so the HPA, now that it has metrics, holds any count between its minimum and maximum (the
+ * 10 % tolerance) and scaling stays with the scenarios and the runbooks' remedies.
+ */
+export const NORMAL_USAGE: Readonly<Record<Workload, Usage>> = {
+  'fte-api': { cpu: '120m', memory: '300Mi' },
+  'fte-message-processor': { cpu: '175m', memory: '350Mi' },
+  postgres: { cpu: '200m', memory: '640Mi' },
+  kafka: { cpu: '150m', memory: '900Mi' },
+};
+
+const usageSpec = (usage: Usage) => ({ cpu: { value: usage.cpu }, memory: { value: usage.memory } });
+
 /** Fresh random values for the platform's secrets; tests read them back to check they never leak. */
 export function randomSecretValues(): Record<string, string> {
   const token = () => randomBytes(16).toString('hex');
@@ -160,6 +181,7 @@ export class FteCluster {
     );
     await cluster.#applyPlatform();
     await cluster.#serveLogs();
+    await cluster.#reportUsage();
     await cluster.#grantWorker();
     await cluster.waitUntilReady();
     return cluster;
@@ -204,6 +226,53 @@ export class FteCluster {
         logs: WORKLOADS.map((w) => ({ containers: [w], logsFile: this.logs.workloadFile(w), follow: false })),
       },
     } as KubernetesObject);
+  }
+
+  get #clusterResourceUsageName(): string {
+    return `fte-sandbox-${this.namespace}`;
+  }
+
+  /**
+   * Every pod of the namespace uses its workload's normal cpu and memory (kwok's ClusterResourceUsage, read by
+   * metrics-server and served as metrics.k8s.io PodMetrics), unless a scenario set its own with `setPodUsage`.
+   */
+  async #reportUsage(): Promise<void> {
+    await this.#createOrReplace({
+      apiVersion: KWOK_API,
+      kind: 'ClusterResourceUsage',
+      metadata: { name: this.#clusterResourceUsageName },
+      spec: {
+        selector: { matchNamespaces: [this.namespace] },
+        usages: WORKLOADS.map((w) => ({ containers: [w], usage: usageSpec(NORMAL_USAGE[w]) })),
+      },
+    } as KubernetesObject);
+  }
+
+  /**
+   * One pod uses `usage` from now on (a kwok ResourceUsage named after the pod, which wins over the
+   * namespace's ClusterResourceUsage); metrics-server shows it after its next scrape (10 s). A pod that
+   * replaces it (same name, as a StatefulSet's) keeps the usage until `resetPodUsage`.
+   */
+  async setPodUsage(pod: string, usage: Usage): Promise<void> {
+    await this.#createOrReplace({
+      apiVersion: KWOK_API,
+      kind: 'ResourceUsage',
+      metadata: { name: pod, namespace: this.namespace },
+      spec: { usages: [{ usage: usageSpec(usage) }] },
+    } as KubernetesObject);
+  }
+
+  /** The pod uses its workload's normal usage again. */
+  async resetPodUsage(pod: string): Promise<void> {
+    await this.#objects
+      .delete({
+        apiVersion: KWOK_API,
+        kind: 'ResourceUsage',
+        metadata: { name: pod, namespace: this.namespace },
+      })
+      .catch((error: unknown) => {
+        if (!isStatus(error, 404)) throw error;
+      });
   }
 
   async #createOrReplace(object: KubernetesObject): Promise<void> {
@@ -396,6 +465,15 @@ export class FteCluster {
   async remove(): Promise<void> {
     await this.#objects
       .delete({ apiVersion: KWOK_API, kind: 'ClusterLogs', metadata: { name: this.#clusterLogsName } })
+      .catch((error: unknown) => {
+        if (!isStatus(error, 404)) throw error;
+      });
+    await this.#objects
+      .delete({
+        apiVersion: KWOK_API,
+        kind: 'ClusterResourceUsage',
+        metadata: { name: this.#clusterResourceUsageName },
+      })
       .catch((error: unknown) => {
         if (!isStatus(error, 404)) throw error;
       });

@@ -14,6 +14,7 @@ import { contactsFile, runbooksDir } from './paths.js';
 
 const PROBES = [
   'k8sPods',
+  'k8sPodUsage',
   'k8sLogs',
   'k8sRolloutStatus',
   'k8sHpa',

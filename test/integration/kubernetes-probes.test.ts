@@ -138,6 +138,83 @@ function oomKilled(pod: V1Pod): V1Pod {
   return { ...pod, status: { ...pod.status, containerStatuses: statuses } };
 }
 
+// metrics-server scrapes kwok every 10 s and needs two scrapes of a pod for its cpu rate: a new pod's usage
+// shows 10-30 s after it starts, a changed usage within one scrape.
+const METRICS_WAIT_MS = 90_000;
+
+describe('k8sPodUsage', () => {
+  it("reports each pod's cpu and memory from the resource metrics API, against its memory limit", async () => {
+    const { namespace } = shared;
+    const finding = await probeUntil(
+      () => k8s.k8sPodUsage(probe({ namespace })),
+      (f) => f.metrics.measured === 7,
+      'usage of all 7 pods from metrics-server',
+      METRICS_WAIT_MS,
+    );
+    expect(finding.status).toBe('ok');
+    expect(finding.metrics).toMatchObject({ total: 7, measured: 7, nearMemoryLimit: 0 });
+    // The sandbox's ClusterResourceUsage: postgres 200m and 640Mi of a 2Gi limit, fte-api 120m and 300Mi of 1Gi.
+    expect(finding.metrics['memory/postgres-0']).toBe(640 * 2 ** 20);
+    expect(finding.metrics['memoryOfLimit/postgres-0']).toBe(31);
+    expect(finding.metrics['cpu/postgres-0']).toBeGreaterThanOrEqual(190);
+    expect(finding.metrics['cpu/postgres-0']).toBeLessThanOrEqual(210);
+    expect(finding.metrics['memory/kafka-0']).toBe(900 * 2 ** 20);
+    expect(finding.evidence).toContainEqual(
+      expect.stringMatching(/^postgres-0: cpu (19\d|20\d|210)m, memory 640Mi of 2048Mi limit \(31%\)$/),
+    );
+    expect(finding.summary).toContain(`7 pods in ${namespace} within their limits`);
+    // Through the aggregator to metrics-server: the proxy saw the worker list PodMetrics.
+    expect(
+      shared.proxy.requests.some(
+        (r) => r.group === 'metrics.k8s.io' && r.resource === 'pods' && r.verb === 'list' && r.status === 200,
+      ),
+    ).toBe(true);
+  }, 120_000);
+
+  it('reports a pod using over 90 % of its memory limit as degraded', async () => {
+    const { namespace, cluster, activities } = await ownKubeTarget();
+    await cluster.setPodUsage('postgres-0', { cpu: '450m', memory: '1900Mi' });
+    const finding = await probeUntil(
+      () => activities().k8sPodUsage(probe({ namespace, selector: 'app=postgres' })),
+      (f) => f.metrics['memory/postgres-0'] === 1900 * 2 ** 20,
+      'the raised usage of postgres-0 from metrics-server',
+      METRICS_WAIT_MS,
+    );
+    expect(finding.status).toBe('degraded');
+    expect(finding.metrics).toMatchObject({ total: 1, measured: 1, nearMemoryLimit: 1 });
+    expect(finding.metrics['memoryOfLimit/postgres-0']).toBe(93);
+    expect(finding.summary).toMatch(
+      /^1 of 1 pods matching app=postgres in \S+ near the memory limit: postgres-0: cpu \d+m, memory 1900Mi of 2048Mi limit \(93%\)$/,
+    );
+
+    // Back to its normal usage: ok again.
+    await cluster.resetPodUsage('postgres-0');
+    const healed = await probeUntil(
+      () => activities().k8sPodUsage(probe({ namespace, selector: 'app=postgres' })),
+      (f) => f.metrics['memory/postgres-0'] === 640 * 2 ** 20,
+      'the normal usage of postgres-0 again',
+      METRICS_WAIT_MS,
+    );
+    expect(healed.status).toBe('ok');
+  }, 240_000);
+
+  it('says it cannot tell when the metrics API is unavailable', async () => {
+    // What the aggregator answers while metrics-server is down (503) or not registered (404).
+    shared.proxy.failRequests(
+      { verb: 'list', resource: 'pods' },
+      { code: 503, message: 'the server is currently unable to handle the request', times: 1 },
+    );
+    const finding = await k8s.k8sPodUsage(probe({ namespace: shared.namespace, selector: 'app=postgres' }));
+    expect(finding.status).toBe('unknown');
+    expect(finding.summary).toContain('the metrics API (metrics.k8s.io) is unavailable');
+    expect(finding.evidence.join('\n')).toContain(
+      'answered 503: the server is currently unable to handle the request',
+    );
+    const refused = shared.proxy.requests.filter((r) => r.status === 503);
+    expect(refused).toEqual([expect.objectContaining({ group: 'metrics.k8s.io', resource: 'pods' })]);
+  });
+});
+
 describe('k8sLogs', () => {
   it('reads the log tail of every pod of a deployment and finds no errors in a healthy one', async () => {
     const { namespace } = shared;
