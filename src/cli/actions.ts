@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { UpdateDefinition } from '@temporalio/common';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { z } from 'zod';
@@ -49,9 +50,15 @@ export async function sendUpdate<A>(
   raw: unknown,
 ): Promise<string> {
   const args = validateArgs(schema, raw);
+  // Temporal applies an Update id once per workflow run: sent again with this id (after a timeout, say),
+  // a note, an escalation or a follow-up is not added twice.
+  const updateId = ctx.globals.updateId ?? randomUUID();
   try {
-    return await ctx.viaWorker('update', target.workflowId, (handle) =>
-      handle.executeUpdate(action.update, { args: [args] }),
+    return await ctx.viaWorker(
+      'update',
+      target.workflowId,
+      (handle) => handle.executeUpdate(action.update, { args: [args], updateId }),
+      `to repeat it without acting twice, add --update-id ${updateId}`,
     );
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) await explainClosed(ctx, target, error);

@@ -39,6 +39,11 @@ export const globalOptionsSchema = z.object({
     .positive('--connect-timeout must be positive')
     .max(300)
     .default(5),
+  /** The id of the Update a command sends: the workflow applies an id once, however often it arrives. */
+  updateId: z
+    .string()
+    .regex(/^[A-Za-z0-9._:-]{8,100}$/, '--update-id takes 8 to 100 letters, digits and . _ : -')
+    .optional(),
   debug: z.boolean().default(false),
 });
 export type GlobalOptions = z.output<typeof globalOptionsSchema>;
@@ -159,6 +164,8 @@ export class CliContext {
     what: 'query' | 'update',
     workflowId: string,
     fn: (handle: WorkflowHandle) => Promise<T>,
+    /** Said after a timeout, e.g. how to repeat the call safely. */
+    onTimeout?: string,
   ): Promise<T> {
     const client = await this.client();
     const handle = client.workflow.getHandle(workflowId);
@@ -180,7 +187,10 @@ export class CliContext {
       throw unreachable(
         `no answer from ${workflowId} within ${ms / 1000}s: is a worker polling task queue` +
           ` "${taskQueue ?? '?'}" on ${this.where().address}?` +
-          (what === 'update' ? ' (the action may still be applied once a worker runs; check with show)' : ''),
+          (what === 'update'
+            ? ' (the action may still be applied once a worker runs; check with show)'
+            : '') +
+          (onTimeout ? `; ${onTimeout}` : ''),
         error,
       );
     }

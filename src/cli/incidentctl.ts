@@ -361,6 +361,10 @@ export function createProgram(deps: CliDeps, context: ContextOf): Command {
     .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS or 127.0.0.1:7233)')
     .option('--namespace <namespace>', 'Temporal namespace (default: $TEMPORAL_NAMESPACE or default)')
     .option('--connect-timeout <seconds>', 'give up connecting after this long', '5')
+    .option(
+      '--update-id <id>',
+      'id of the action (default: a new one); repeat an action whose answer never came with the id it printed, and it is applied at most once',
+    )
     .option('--debug', 'show stack traces of errors')
     .configureOutput({
       writeOut: (s) => deps.stdout.write(s),

@@ -275,6 +275,25 @@ describe('human actions', () => {
     expect(shown.stdout).toContain(`incidentctl show post-${id}--`);
   });
 
+  it('an action repeated with the id it was sent with is applied once', async () => {
+    const id = await waitingIncident();
+    const first = await h.cli('note', id, 'paged the DBA', '--update-id', 'retry-test-0001');
+    const repeat = await h.cli('note', id, 'paged the DBA', '--update-id', 'retry-test-0001');
+    const other = await h.cli('note', id, 'paged the DBA');
+    for (const r of [first, repeat, other])
+      expect(r).toMatchObject({ code: 0, stdout: `${id}: note added\n` });
+    const s = await h.until(
+      id,
+      (x) => x.timeline.filter((t) => t.type === 'note').length >= 2,
+      'the notes in the timeline',
+    );
+    expect(s.timeline.filter((t) => t.type === 'note' && t.text === 'paged the DBA')).toHaveLength(2);
+    const bad = await h.cli('note', id, 'x', '--update-id', 'no spaces allowed');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('--update-id takes 8 to 100 letters');
+    await h.cli('resolve', id);
+  });
+
   it('task done marks a manual task; an unknown or finished task is refused', async () => {
     const scope = h.scope();
     expect((await h.cli('declare', 'triage', '--scope', scope)).code).toBe(0);
@@ -330,6 +349,7 @@ describe('connection problems', () => {
       const ack = await h.cliWith(fast, 'ack', id);
       expect(ack.code).toBe(4);
       expect(ack.stderr).toContain('the action may still be applied once a worker runs');
+      expect(ack.stderr).toMatch(/to repeat it without acting twice, add --update-id [0-9a-f-]{36}\n$/);
     } finally {
       await h.env.client.workflow.getHandle(id).terminate('test over');
     }
