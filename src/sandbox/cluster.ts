@@ -428,10 +428,11 @@ export class FteCluster {
   async healPods(): Promise<void> {
     const list = await this.core.listNamespacedPod({ namespace: this.namespace });
     for (const pod of list.items) {
-      const name = pod.metadata?.name ?? '';
-      if (pod.metadata?.annotations?.[FAULT_ANNOTATION]) await this.#annotatePod(name, null);
-      await this.forgetOwnLog(name);
+      if (pod.metadata?.annotations?.[FAULT_ANNOTATION])
+        await this.#annotatePod(pod.metadata.name ?? '', null);
     }
+    const logs = await this.#objects.list(KWOK_API, 'Logs', this.namespace);
+    for (const own of logs.items) await this.forgetOwnLog(own.metadata?.name ?? '');
   }
 
   /**

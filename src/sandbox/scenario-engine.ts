@@ -120,10 +120,7 @@ export class ScenarioEngine {
       await this.#heal(name);
       return true;
     });
-    this.#ticking = run.then(
-      () => {},
-      () => {},
-    );
+    this.#ticking = run.then(() => {}).catch(() => {});
     return run;
   }
 

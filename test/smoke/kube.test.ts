@@ -126,6 +126,16 @@ describe('project Kubernetes control plane (kwok nodes)', { timeout: TEST_TIMEOU
       timeoutMs,
     );
 
+  /** A Deployment of `replicas` pods labelled app=<name>. */
+  const createDeployment = (namespace: string, name: string, replicas: number) =>
+    apps.createNamespacedDeployment({
+      namespace,
+      body: {
+        metadata: { name },
+        spec: { replicas, selector: { matchLabels: { app: name } }, template: podTemplate(name) },
+      },
+    });
+
   const readPod = (namespace: string, name: string) => core.readNamespacedPod({ name, namespace });
 
   // The suite's global setup normally runs the plane already; started here, it is stopped after.
@@ -158,13 +168,7 @@ describe('project Kubernetes control plane (kwok nodes)', { timeout: TEST_TIMEOU
 
   it('runs a Deployment of 2 replicas as Running and Ready pods on the kwok nodes', async () => {
     const namespace = await newNamespace();
-    await apps.createNamespacedDeployment({
-      namespace,
-      body: {
-        metadata: { name: 'web' },
-        spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: podTemplate('web') },
-      },
-    });
+    await createDeployment(namespace, 'web', 2);
     const pods = await readyPods(namespace, 'app=web', 2);
     for (const pod of pods) {
       expect(pod.spec?.nodeName).toMatch(/^kwok-node-[01]$/);
@@ -185,13 +189,7 @@ describe('project Kubernetes control plane (kwok nodes)', { timeout: TEST_TIMEOU
 
   it('rolls a Deployment out again on `kubectl rollout restart`: new ReplicaSet, new pods, old ones gone', async () => {
     const namespace = await newNamespace();
-    await apps.createNamespacedDeployment({
-      namespace,
-      body: {
-        metadata: { name: 'web' },
-        spec: { replicas: 2, selector: { matchLabels: { app: 'web' } }, template: podTemplate('web') },
-      },
-    });
+    await createDeployment(namespace, 'web', 2);
     const before = await readyPods(namespace, 'app=web', 2);
     const oldUids = new Set(before.map((p) => p.metadata?.uid));
     const oldHash = before[0]?.metadata?.labels?.['pod-template-hash'];
@@ -268,13 +266,7 @@ describe('project Kubernetes control plane (kwok nodes)', { timeout: TEST_TIMEOU
 
   it('shows a pod annotated with the crashloop fault as CrashLoopBackOff until a rollout replaces it', async () => {
     const namespace = await newNamespace();
-    await apps.createNamespacedDeployment({
-      namespace,
-      body: {
-        metadata: { name: 'api' },
-        spec: { replicas: 1, selector: { matchLabels: { app: 'api' } }, template: podTemplate('api') },
-      },
-    });
+    await createDeployment(namespace, 'api', 1);
     const [healthy] = await readyPods(namespace, 'app=api', 1);
     const name = healthy?.metadata?.name ?? '';
 
