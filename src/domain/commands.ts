@@ -51,6 +51,8 @@ export const incidentTriggerSchema = z.strictObject({
   drill: drillMarkSchema.optional(),
 });
 export type IncidentTrigger = z.input<typeof incidentTriggerSchema>;
+/** A trigger after validation: defaults applied. */
+export type ParsedIncidentTrigger = z.output<typeof incidentTriggerSchema>;
 
 export type AcknowledgeArgs = z.infer<typeof acknowledgeArgs>;
 export type ApproveArgs = z.infer<typeof approveArgs>;

@@ -1,0 +1,25 @@
+import * as wf from '@temporalio/workflow';
+import type { CoreActivities } from '../../domain/activity-contract.js';
+
+export const core = wf.proxyActivities<CoreActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+});
+
+export const notifier = wf.proxyActivities<CoreActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 3, initialInterval: '2 seconds' },
+});
+
+// The ledger may be the very database that is down: writes retry for a while in the background and
+// never hold the incident up.
+export const ledger = wf.proxyActivities<CoreActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 20, initialInterval: '2 seconds', maximumInterval: '1 minute' },
+});
+
+/** The message of an error, looking through an activity failure to what the activity said. */
+export const errorMessage = (error: unknown): string => {
+  if (error instanceof wf.ActivityFailure && error.cause) return errorMessage(error.cause);
+  return error instanceof Error ? error.message : String(error);
+};

@@ -1,0 +1,195 @@
+import * as wf from '@temporalio/workflow';
+import {
+  acknowledgeArgs,
+  addNoteArgs,
+  alertsArgs,
+  approveArgs,
+  completeTaskArgs,
+  escalateArgs,
+  parseArgs,
+  rejectArgs,
+  resolveArgs,
+} from '../../domain/commands.js';
+import { isKnownPerson, rolesOfPerson } from '../../domain/contacts.js';
+import { formatDuration } from '../../domain/duration.js';
+import type { StepState } from '../../domain/incident.js';
+import type { StepSpec } from '../../domain/runbook.js';
+import { alertsSignal, incidentActions, incidentStatusQuery } from '../api.js';
+import { registerHumanActions } from '../human-actions.js';
+import { errorMessage } from './activities.js';
+import type { Incident } from './context.js';
+
+export function stepOf(inc: Incident, id: string): { spec: StepSpec; st: StepState } {
+  const { state: s, snapshot: snap } = inc.ready();
+  const spec = snap.runbook.steps.find((x) => x.id === id);
+  const st = s.steps.find((x) => x.id === id);
+  if (!spec || !st) {
+    const known = snap.runbook.steps.map((x) => x.id).join(', ') || 'none';
+    throw new Error(`unknown step "${id}" (steps of ${snap.runbook.id}: ${known})`);
+  }
+  return { spec, st };
+}
+
+/** The people's side of an incident: Updates and Signals (validated alike), the alerts Signal, the status Query. */
+export function registerIncidentHandlers(inc: Incident): void {
+  const mayDecide = (step: string, by: string) => {
+    const { snapshot: snap } = inc.open();
+    const { spec, st } = stepOf(inc, step);
+    if (st.status !== 'awaiting-approval') {
+      throw new Error(`step "${step}" is not waiting for approval (it is ${st.status})`);
+    }
+    const roles = rolesOfPerson(snap.contacts, by);
+    if (!spec.approvers.some((r) => roles.includes(r))) {
+      const has = isKnownPerson(snap.contacts, by)
+        ? `has roles [${roles.join(', ')}]`
+        : 'is not in the contacts file';
+      throw new Error(
+        `${by} may not decide step "${step}": it needs one of [${spec.approvers.join(', ')}], and ${by} ${has}`,
+      );
+    }
+    return st;
+  };
+
+  const actions = {
+    acknowledge: {
+      validate: (raw: unknown) => {
+        const a = parseArgs(acknowledgeArgs, raw);
+        const { state: s } = inc.open();
+        if (s.acknowledgedAt)
+          throw new Error(`already acknowledged by ${s.acknowledgedBy} at ${s.acknowledgedAt}`);
+        return a;
+      },
+      apply: (a: { by: string }) => {
+        const s = inc.ready().state;
+        s.acknowledgedAt = inc.now();
+        s.acknowledgedBy = a.by;
+        s.timeToAcknowledgeMs = Date.parse(s.acknowledgedAt) - Date.parse(s.openedAt);
+        inc.record(
+          'acknowledged',
+          `acknowledged after ${formatDuration(Math.round(s.timeToAcknowledgeMs / 1000) * 1000)}`,
+          a.by,
+        );
+        inc.toLedger('acknowledged', { timeToAcknowledgeMs: s.timeToAcknowledgeMs }, a.by);
+        return `acknowledged ${inc.incidentId}`;
+      },
+    },
+    approve: {
+      validate: (raw: unknown) => {
+        const a = parseArgs(approveArgs, raw);
+        mayDecide(a.step, a.by);
+        return a;
+      },
+      apply: (a: { step: string; by: string; reason?: string }) => {
+        const { st } = stepOf(inc, a.step);
+        st.status = 'approved';
+        st.approvedBy = a.by;
+        if (a.reason) st.reason = a.reason;
+        inc.record('step-approved', `approved "${st.title}"${a.reason ? `: ${a.reason}` : ''}`, a.by);
+        inc.toLedger('step-approved', { step: st.id }, a.by);
+        inc.publish();
+        return `approved step ${st.id}; it runs now`;
+      },
+    },
+    reject: {
+      validate: (raw: unknown) => {
+        const a = parseArgs(rejectArgs, raw);
+        mayDecide(a.step, a.by);
+        return a;
+      },
+      apply: (a: { step: string; by: string; reason: string }) => {
+        const { st } = stepOf(inc, a.step);
+        st.status = 'rejected';
+        st.rejectedBy = a.by;
+        st.reason = a.reason;
+        inc.record('step-rejected', `rejected "${st.title}": ${a.reason}`, a.by);
+        inc.toLedger('step-rejected', { step: st.id, reason: a.reason }, a.by);
+        inc.publish();
+        return `rejected step ${st.id}; it will not run`;
+      },
+    },
+    resolve: {
+      validate: (raw: unknown) => {
+        const a = parseArgs(resolveArgs, raw);
+        inc.open();
+        if (inc.resolveRequested) throw new Error(`incident ${inc.incidentId} is already being resolved`);
+        return a;
+      },
+      apply: (a: { by: string; summary?: string; newFailureMode?: boolean }) => {
+        const s = inc.ready().state;
+        inc.resolveRequested = true;
+        s.resolvedBy = a.by;
+        if (a.summary) s.resolutionSummary = a.summary;
+        if (a.newFailureMode) s.newFailureMode = true;
+        inc.record('resolve-requested', `resolved by hand${a.summary ? `: ${a.summary}` : ''}`, a.by);
+        return `resolving ${inc.incidentId}`;
+      },
+    },
+    escalate: {
+      validate: (raw: unknown) => {
+        const a = parseArgs(escalateArgs, raw);
+        inc.open();
+        return a;
+      },
+      apply: (a: { by: string; reason: string }) => {
+        inc.escalate(a.by, a.reason);
+        const s = inc.ready().state;
+        return `escalated to ${inc.ready().snapshot.runbook.escalation[s.escalationLevel]}`;
+      },
+    },
+    addNote: {
+      validate: (raw: unknown) => {
+        const a = parseArgs(addNoteArgs, raw);
+        inc.ready();
+        return a;
+      },
+      apply: (a: { by: string; text: string }) => {
+        inc.record('note', a.text, a.by);
+        inc.toLedger('note', { text: a.text.slice(0, 500) }, a.by);
+        return 'note added';
+      },
+    },
+    completeTask: {
+      validate: (raw: unknown) => {
+        const a = parseArgs(completeTaskArgs, raw);
+        const tasks = inc.ready().state.tasks;
+        const task = tasks.find((t) => t.id === a.task);
+        if (!task) {
+          const known = tasks.map((t) => t.id).join(', ') || 'none';
+          throw new Error(`unknown task "${a.task}" (open tasks: ${known})`);
+        }
+        if (task.status === 'done') throw new Error(`task "${a.task}" was already done by ${task.doneBy}`);
+        return a;
+      },
+      apply: (a: { task: string; by: string }) => {
+        const task = inc.ready().state.tasks.find((t) => t.id === a.task);
+        if (!task) throw new Error(`unknown task "${a.task}"`);
+        task.status = 'done';
+        task.doneBy = a.by;
+        task.doneAt = inc.now();
+        inc.record('task-done', `done: ${task.title}`, a.by);
+        inc.toLedger('task-done', { task: task.id }, a.by);
+        return `task ${task.id} done`;
+      },
+    },
+  };
+
+  registerHumanActions(incidentActions, actions, {
+    ready: () => inc.state !== undefined,
+    deferred: inc.earlySignals,
+    onRefused: (name, by, error) => {
+      inc.ready().state.rejectedAttempts++;
+      inc.record('rejected-attempt', `${name} refused: ${errorMessage(error)}`, by);
+    },
+  });
+
+  wf.setHandler(alertsSignal, (raw: unknown) => {
+    try {
+      inc.bufferedAlerts.push(...parseArgs(alertsArgs, raw).alerts);
+    } catch (error) {
+      if (inc.state) inc.record('rejected-attempt', `alerts refused: ${errorMessage(error)}`);
+      return;
+    }
+    if (inc.state) inc.takeAlerts();
+  });
+  wf.setHandler(incidentStatusQuery, () => inc.ready().state);
+}

@@ -1,0 +1,89 @@
+import type { LoadedRunbook } from '../../domain/activity-contract.js';
+import { effectiveSeverity } from '../../domain/plan.js';
+import { core, errorMessage } from './activities.js';
+import type { Incident } from './context.js';
+import { runProbes } from './diagnosis.js';
+
+const FALLBACK_RUNBOOK = 'triage';
+
+/** Loads the runbook and contacts, opens the incident, tells people, and runs the first diagnosis. */
+export async function openIncident(inc: Incident): Promise<void> {
+  const trigger = inc.trigger;
+  let loaded: LoadedRunbook;
+  let loadProblem: string | undefined;
+  try {
+    loaded = await core.loadRunbook({ runbookId: trigger.runbookId });
+  } catch (error) {
+    // A missing or broken runbook must not lose the incident: it opens as triage and says why.
+    if (trigger.runbookId === FALLBACK_RUNBOOK) throw error;
+    loadProblem = `runbook "${trigger.runbookId}" could not be loaded (${errorMessage(error)}); opened as ${FALLBACK_RUNBOOK}`;
+    loaded = await core.loadRunbook({ runbookId: FALLBACK_RUNBOOK });
+  }
+  inc.snapshot = { runbook: loaded.runbook, runbookHash: loaded.runbookHash, contacts: loaded.contacts };
+  const rb = loaded.runbook;
+  inc.state = {
+    incidentId: inc.incidentId,
+    title: trigger.title ?? rb.title,
+    runbookId: rb.id,
+    runbookHash: loaded.runbookHash,
+    scope: trigger.scope,
+    source: trigger.source,
+    severity: trigger.severity ? effectiveSeverity(rb, {}, trigger.severity) : rb.severity.default,
+    team: rb.team,
+    status: 'Investigating',
+    openedAt: inc.now(),
+    newFailureMode: rb.match.fallback,
+    escalationLevel: 0,
+    alerts: {},
+    findings: {},
+    steps: rb.steps.map((st) => ({
+      id: st.id,
+      title: st.title,
+      action: st.action,
+      risk: st.risk,
+      approvers: st.approvers,
+      status: 'idle',
+      runs: 0,
+    })),
+    tasks: [],
+    awaitingApproval: [],
+    waitingFor: 'diagnosis',
+    timeline: [],
+    rejectedAttempts: 0,
+    ...(trigger.drill ? { drill: trigger.drill } : {}),
+  };
+  inc.takeAlerts();
+  const s = inc.state;
+  const opener = trigger.declaredBy ?? trigger.source;
+  if (loadProblem) inc.record('runbook-problem', loadProblem);
+  inc.record(
+    'opened',
+    `${s.severity} incident opened from ${trigger.source} (runbook ${rb.id}@${loaded.runbookHash.slice(0, 12)})`,
+    opener,
+  );
+  if (s.drill) {
+    inc.record(
+      'drill',
+      `this is a drill: notifications ${s.drill.notify ? 'are marked DRILL and sent' : 'are marked DRILL and only logged, not sent'}`,
+    );
+  }
+  inc.toLedger(
+    'opened',
+    {
+      title: s.title,
+      scope: s.scope,
+      source: s.source,
+      team: s.team,
+      openedAt: s.openedAt,
+      ...(s.drill ? { drill: true } : {}),
+    },
+    trigger.declaredBy,
+  );
+  inc.publish();
+  const roles = [...new Set([rb.team, ...(s.severity === 'P3' ? [] : ['on-call'])])];
+  inc.notify('opened', roles, `${s.severity} ${s.title}: incident opened`, {
+    command: `incidentctl ack ${inc.incidentId}`,
+  });
+  for (const apply of inc.earlySignals.splice(0)) apply();
+  await runProbes(inc, undefined, 'initial diagnosis');
+}
