@@ -93,6 +93,10 @@ export interface IncidentState {
   timeToResolveMs?: number;
   newFailureMode: boolean;
   escalationLevel: number;
+  /** Roles told about this incident so far (opening, escalations, approvals); the acknowledgement chain skips them. */
+  pagedRoles?: string[];
+  /** Acknowledgement escalations so far: a level of their own, apart from approval, stuck and manual escalations. */
+  ackLevel?: number;
   alerts: Record<string, AlertState>;
   findings: Findings;
   steps: StepState[];

@@ -18,7 +18,7 @@ const ackEscalations = (p: FakePlatform) =>
   p.sent('escalated').filter((n) => n.text.includes('not acknowledged'));
 
 describe('acknowledgement deadline', () => {
-  it('escalates a P1 at 5 minutes and not before, then each level in turn until the chain ends', async () => {
+  it('escalates a P1 at 5 minutes and not before, each level to a role not yet paged, until none is left', async () => {
     const platform = new FakePlatform();
     platform.status = { postgres: 'down' };
     const { worker, taskQueue } = await productWorker(env, platform.activities());
@@ -31,23 +31,89 @@ describe('acknowledgement deadline', () => {
         (s) => s.status === 'AwaitingApproval',
         'approval wait',
       );
+      // Opening paged the runbook's team and on-call (chain: on-call, platform, manager).
+      expect(platform.sent('opened')[0]?.roles.sort()).toEqual(['on-call', 'platform']);
       await env.sleep(290_000);
-      expect((await status(handle)).escalationLevel).toBe(0);
+      expect((await status(handle)).ackLevel ?? 0).toBe(0);
       expect(ackEscalations(platform)).toEqual([]);
 
       await env.sleep('20 seconds');
-      await vi.waitFor(() => expect(ackEscalations(platform).map((n) => n.roles)).toEqual([['platform']]));
-      await env.sleep('5 minutes');
-      await vi.waitFor(() =>
-        expect(ackEscalations(platform).map((n) => n.roles)).toEqual([['platform'], ['manager']]),
-      );
+      await vi.waitFor(() => expect(ackEscalations(platform).map((n) => n.roles)).toEqual([['manager']]));
       await env.sleep('30 minutes');
-      expect(ackEscalations(platform)).toHaveLength(2);
-      const timeline = (await status(handle)).timeline.filter((t) => t.type === 'escalated');
+      expect(ackEscalations(platform)).toHaveLength(1);
+      const s = await status(handle);
+      expect(s.ackLevel).toBe(1);
+      const timeline = s.timeline.filter((t) => t.type === 'escalated');
       expect(timeline.some((t) => t.text.includes('not acknowledged within 5m'))).toBe(true);
       await handle.executeUpdate(incidentActions.resolve.update, {
         args: [{ by: 'alice', summary: 'test over' }],
       });
+      await handle.result();
+      expect(
+        platform.ledger
+          .filter((e) => e.type === 'escalated' && e.data.kind === 'acknowledgement')
+          .map((e) => e.data.to),
+      ).toEqual(['manager']);
+    });
+  });
+
+  it('uses 60 minutes for P3 and reaches on-call, whom a P3 does not page at open', async () => {
+    const platform = new FakePlatform();
+    const { worker, taskQueue } = await productWorker(env, platform.activities());
+    await worker.runUntil(async () => {
+      const handle = await raise(env, taskQueue, 'high-agent-latency', [
+        alert('FTEHighAgentLatency', 'fp-p3'),
+      ]);
+      await until(
+        () => status(handle),
+        (s) => s.status === 'Monitoring',
+        'waiting for the alert to resolve',
+      );
+      expect((await status(handle)).severity).toBe('P3');
+      expect(platform.sent('opened')[0]?.roles).toEqual(['platform']);
+      await env.sleep('59 minutes');
+      expect(ackEscalations(platform)).toEqual([]);
+      await env.sleep('2 minutes');
+      await vi.waitFor(() => expect(ackEscalations(platform).map((n) => n.roles)).toEqual([['on-call']]));
+      await env.sleep('50 minutes');
+      expect(ackEscalations(platform)).toHaveLength(1);
+      await env.sleep('20 minutes');
+      await vi.waitFor(() =>
+        expect(ackEscalations(platform).map((n) => n.roles)).toEqual([['on-call'], ['ai-ml']]),
+      );
+      await handle.executeUpdate(incidentActions.resolve.update, { args: [{ by: 'alice' }] });
+      await handle.result();
+    });
+  });
+
+  it('re-arms the deadline when findings raise a P3 to P2, still counting from the first alert', async () => {
+    const platform = new FakePlatform();
+    const { worker, taskQueue } = await productWorker(env, platform.activities());
+    await worker.runUntil(async () => {
+      const handle = await raise(env, taskQueue, 'high-agent-latency', [
+        alert('FTEHighAgentLatency', 'fp-raise'),
+      ]);
+      await until(
+        () => status(handle),
+        (s) => s.status === 'Monitoring',
+        'waiting for the alert to resolve',
+      );
+      await env.sleep('10 minutes');
+      // Channel metrics go down: a new alert makes the incident look again, and the finding raises it to P2.
+      platform.status = { 'channel-metrics': 'down' };
+      await raise(env, taskQueue, 'high-agent-latency', [alert('FTEHighAgentLatency', 'fp-raise-2')]);
+      await until(
+        () => status(handle),
+        (s) => s.severity === 'P2',
+        'severity raised',
+      );
+      await env.sleep('4 minutes');
+      expect(ackEscalations(platform)).toEqual([]);
+      await env.sleep('2 minutes');
+      // 15 minutes after the first alert, not 15 after the raise and not 60 after the first alert.
+      await vi.waitFor(() => expect(ackEscalations(platform)).toHaveLength(1));
+      expect(ackEscalations(platform)[0]?.text).toMatch(/not acknowledged within 15m \(P2\)/);
+      await handle.executeUpdate(incidentActions.resolve.update, { args: [{ by: 'alice' }] });
       await handle.result();
     });
   });

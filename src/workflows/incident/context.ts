@@ -114,6 +114,7 @@ export class Incident {
     extra: { waitingFor?: string; command?: string } = {},
   ): void {
     const s = this.ready().state;
+    s.pagedRoles = [...new Set([...(s.pagedRoles ?? []), ...roles])];
     this.pending.push(
       notifier
         .notify({
@@ -169,13 +170,18 @@ export class Incident {
     this.publish();
   }
 
+  /** One level up the runbook's escalation chain (approval timeouts, a stuck plan, a person's request). */
   escalate(by: string, reason: string): void {
     const { state: s, snapshot: snap } = this.ready();
     const chain = snap.runbook.escalation;
     s.escalationLevel = Math.min(s.escalationLevel + 1, chain.length - 1);
-    const role = chain[s.escalationLevel] as string;
+    this.escalateTo(chain[s.escalationLevel] as string, by, reason);
+  }
+
+  escalateTo(role: string, by: string, reason: string, kind?: 'acknowledgement'): void {
+    const s = this.ready().state;
     this.record('escalated', `escalated to ${role}: ${reason}`, by);
-    this.toLedger('escalated', { to: role, reason }, by);
+    this.toLedger('escalated', { to: role, reason, ...(kind ? { kind } : {}) }, by);
     this.notify('escalated', [role], `Escalated to ${role}: ${reason}`, { waitingFor: s.waitingFor });
   }
 
