@@ -47,6 +47,7 @@ const NOTIFICATION_KINDS = [
   'approval-reminder',
   'stuck',
   'resolved',
+  'cancelled',
   'report-reminder',
   'report-overdue',
   'follow-up-overdue',

@@ -9,6 +9,7 @@ import {
   completeFollowUpArgs,
   completeTaskArgs,
   escalateArgs,
+  cancelArgs,
   markRunbookUpdatedArgs,
   rejectArgs,
   resolveArgs,
@@ -134,6 +135,22 @@ function incidentCommands(program: Command, context: ContextOf): void {
     });
 
   program
+    .command('cancel')
+    .description(
+      'cancel an incident that should not exist (wrong cluster, a test): it ends without resolving',
+    )
+    .argument('<incident>', 'incident id or <runbook>[/<scope>]')
+    .requiredOption('--reason <text>', 'why it is cancelled (kept in the timeline and the ledger)')
+    .action(async (ref: string, o: { reason: string }, cmd: Command) => {
+      const { ctx, target } = act(cmd, ref);
+      const verdict = await sendUpdate(ctx, target, incidentActions.cancel, cancelArgs, {
+        by: ctx.identity,
+        reason: o.reason,
+      });
+      report(ctx, target.workflowId, verdict);
+    });
+
+  program
     .command('note')
     .description('add a note to the timeline')
     .argument('<incident>', 'incident id or <runbook>[/<scope>]')
@@ -164,6 +181,15 @@ function incidentCommands(program: Command, context: ContextOf): void {
     });
 }
 
+/** The person acting, or undefined where the command does not require one. */
+function knownIdentity(ctx: CliContext): string | undefined {
+  try {
+    return ctx.identity;
+  } catch {
+    return undefined;
+  }
+}
+
 function postIncidentCommands(program: Command, context: ContextOf): void {
   const post = async (cmd: Command, ref: string) => {
     const ctx = context(cmd);
@@ -184,15 +210,22 @@ function postIncidentCommands(program: Command, context: ContextOf): void {
     .argument(...postRef)
     .requiredOption('--root-cause <text>', 'the root cause')
     .option('--link <url>', 'link to the full write-up')
-    .action(async (ref: string, o: { rootCause: string; link?: string }, cmd: Command) => {
-      const { ctx, target } = await post(cmd, ref);
-      const verdict = await sendUpdate(ctx, target, postIncidentActions.submitReport, submitReportArgs, {
-        by: ctx.identity,
-        rootCause: o.rootCause,
-        ...(o.link !== undefined ? { link: o.link } : {}),
-      });
-      ctx.out(`${target.workflowId}: ${verdict}`);
-    });
+    .option(
+      '--no-follow-ups',
+      'say that no follow-up is needed (without it the work stays open until a follow-up is added and done)',
+    )
+    .action(
+      async (ref: string, o: { rootCause: string; link?: string; followUps: boolean }, cmd: Command) => {
+        const { ctx, target } = await post(cmd, ref);
+        const verdict = await sendUpdate(ctx, target, postIncidentActions.submitReport, submitReportArgs, {
+          by: ctx.identity,
+          rootCause: o.rootCause,
+          ...(o.link !== undefined ? { link: o.link } : {}),
+          ...(o.followUps === false ? { noFollowUps: true } : {}),
+        });
+        ctx.out(`${target.workflowId}: ${verdict}`);
+      },
+    );
   reportCmd
     .command('runbook-updated')
     .description('record that the runbook was updated for a new failure mode')
@@ -223,10 +256,13 @@ function postIncidentCommands(program: Command, context: ContextOf): void {
     .option('--due <iso>', 'deadline, ISO 8601 with offset, e.g. 2026-12-01T17:00:00Z')
     .action(async (ref: string, o: { title: string; owner: string; due?: string }, cmd: Command) => {
       const { ctx, target } = await post(cmd, ref);
+      // Who added it, when known (for the timeline and the ledger); the owner is who does it.
+      const by = knownIdentity(ctx);
       const id = await sendUpdate(ctx, target, postIncidentActions.addFollowUp, addFollowUpArgs, {
         title: o.title,
         owner: o.owner,
         ...(o.due !== undefined ? { dueAt: o.due } : {}),
+        ...(by !== undefined ? { by } : {}),
       });
       ctx.out(`${target.workflowId}: follow-up ${id} added`);
     });
@@ -257,7 +293,7 @@ function readCommands(program: Command, context: ContextOf): void {
     .description('open incidents (or --reports: post-incident reports), from the search attributes')
     .option(
       '--status <status>',
-      'Investigating, AwaitingApproval, Remediating, Verifying, Monitoring, Escalated, Resolved',
+      'Investigating, AwaitingApproval, Remediating, Verifying, Monitoring, Escalated, Resolved, Cancelled',
     )
     .option('--severity <severity>', 'P1, P2 or P3')
     .option('--runbook <id>', 'runbook id')

@@ -202,6 +202,7 @@ export function renderPostIncident(workflowId: string, p: PostIncidentState, o: 
   ];
   if (p.drill) lines.push('  DRILL: the report of a rehearsal (incidentctl drill)');
   if (p.completedAt) lines.push(`  completed ${shortTime(p.completedAt)}`);
+  else if (p.missing?.length) lines.push(`  waiting for: ${p.missing.map(clean).join('; ')}`);
   if (p.rejectedAttempts) lines.push(`  refused attempts: ${p.rejectedAttempts} (see the timeline)`);
   if (p.report) {
     lines.push(
@@ -209,6 +210,7 @@ export function renderPostIncident(workflowId: string, p: PostIncidentState, o: 
         `submitted by ${clean(p.report.by)} at ${shortTime(p.report.submittedAt)}`,
         `root cause: ${clean(p.report.rootCause)}`,
         ...(p.report.link ? [`link: ${clean(p.report.link)}`] : []),
+        ...(p.report.noFollowUps ? ['no follow-up needed (said by the report)'] : []),
       ]),
     );
   }
@@ -224,7 +226,13 @@ export function renderPostIncident(workflowId: string, p: PostIncidentState, o: 
   );
   const next: string[] = [];
   if (!p.completedAt) {
-    if (!p.report) next.push(`incidentctl report submit ${workflowId} --root-cause "…" [--link URL]`);
+    if (!p.report) {
+      next.push(
+        `incidentctl report submit ${workflowId} --root-cause "…" [--link URL]${p.followUps.length ? '' : ' [--no-follow-ups]'}`,
+      );
+    } else if (!p.report.noFollowUps && p.followUps.length === 0) {
+      next.push(`incidentctl report submit ${workflowId} --root-cause "…" --no-follow-ups`);
+    }
     next.push(`incidentctl followup add ${workflowId} --title "…" --owner NAME [--due ISO-8601]`);
     for (const f of p.followUps.filter((x) => x.status === 'open')) {
       next.push(`incidentctl followup done ${workflowId} ${f.id}`);

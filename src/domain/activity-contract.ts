@@ -52,6 +52,7 @@ export type NotificationKind =
   | 'approval-reminder'
   | 'stuck'
   | 'resolved'
+  | 'cancelled'
   | 'report-reminder'
   | 'report-overdue'
   | 'follow-up-overdue';

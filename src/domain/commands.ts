@@ -26,11 +26,15 @@ export const submitReportArgs = z.strictObject({
   by: person,
   rootCause: text('rootCause', 4000),
   link: z.url().optional(),
+  /** The report says explicitly that no follow-up is needed; without it (or a follow-up) the work stays open. */
+  noFollowUps: z.boolean().optional(),
 });
 export const addFollowUpArgs = z.strictObject({
   title: text('title', 300),
   owner: person,
   dueAt: z.iso.datetime({ offset: true }).optional(),
+  /** Who added it (for the timeline and the ledger); the owner is who does it. */
+  by: person.optional(),
 });
 export const completeFollowUpArgs = z.strictObject({ id: z.string().min(1), by: person });
 export const markRunbookUpdatedArgs = z.strictObject({ by: person, ref: text('ref', 500) });
@@ -39,6 +43,7 @@ export const markRunbookUpdatedArgs = z.strictObject({ by: person, ref: text('re
 export const alertsArgs = z.strictObject({ alerts: z.array(alertSchema).max(500) });
 
 /** What starts an incident: alerts routed to a runbook, or a person's declaration. */
+export const cancelArgs = z.strictObject({ by: person, reason: text('reason', 500) });
 export const incidentTriggerSchema = z.strictObject({
   runbookId: z.string().min(1),
   scope: z.string().min(1),
@@ -55,6 +60,7 @@ export type IncidentTrigger = z.input<typeof incidentTriggerSchema>;
 export type ParsedIncidentTrigger = z.output<typeof incidentTriggerSchema>;
 
 export type AcknowledgeArgs = z.infer<typeof acknowledgeArgs>;
+export type CancelArgs = z.infer<typeof cancelArgs>;
 export type ApproveArgs = z.infer<typeof approveArgs>;
 export type RejectArgs = z.infer<typeof rejectArgs>;
 export type ResolveArgs = z.infer<typeof resolveArgs>;

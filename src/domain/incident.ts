@@ -6,7 +6,7 @@ import type { Severity } from './severity.js';
 
 /**
  * Values of the IncidentStatus search attribute, in the order an incident usually moves through them.
- * Monitoring: remediation verified, waiting for the alerts to resolve.
+ * Monitoring: remediation verified, waiting for the alerts to resolve. Resolved and Cancelled are final.
  */
 export const incidentStatuses = [
   'Investigating',
@@ -16,6 +16,7 @@ export const incidentStatuses = [
   'Monitoring',
   'Escalated',
   'Resolved',
+  'Cancelled',
 ] as const;
 export type IncidentStatus = (typeof incidentStatuses)[number];
 
@@ -106,6 +107,8 @@ export interface IncidentState {
   timeline: TimelineEntry[];
   rejectedAttempts: number;
   postIncidentWorkflowId?: string;
+  /** Set when the incident was cancelled (`cancel`, or a Temporal cancel request): who, when and why. */
+  cancelled?: { by: string; at: string; reason: string };
   /** Set when the incident is a rehearsal (`incidentctl drill`); absent for real incidents. */
   drill?: DrillMark;
 }

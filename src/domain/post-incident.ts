@@ -23,6 +23,12 @@ export interface PostIncidentInput {
   resolutionSummary?: string;
   /** The report of a drill incident: its reminders are marked and, unless `notify`, only logged. */
   drill?: DrillMark;
+  /**
+   * The incident's ledger occurrence (the first run id of the incident workflow): the report's events go to
+   * the ledger under the incident's id and this occurrence. Absent: the parent's run id when this workflow
+   * was started (the same unless the incident continued as new), else this workflow's own first run id.
+   */
+  occurrence?: string;
 }
 
 export interface FollowUp {
@@ -34,25 +40,62 @@ export interface FollowUp {
   doneBy?: string;
   doneAt?: string;
   nextReminderAt?: string;
+  /** When its due date first passed with the follow-up still open. */
+  overdueAt?: string;
 }
 
 export interface PostIncidentState extends PostIncidentInput {
   reportDueAt: string;
   reportStatus: ReportStatus;
-  report?: { by: string; rootCause: string; link?: string; submittedAt: string };
+  report?: {
+    by: string;
+    rootCause: string;
+    link?: string;
+    submittedAt: string;
+    /** The report says explicitly that no follow-up is needed. */
+    noFollowUps?: boolean;
+  };
   nextReportReminderAt?: string;
   followUps: FollowUp[];
   runbookUpdate?: { by: string; ref: string; at: string };
   timeline: TimelineEntry[];
   rejectedAttempts: number;
   completedAt?: string;
+  /** What the workflow still waits for before it closes (empty once complete). */
+  missing?: string[];
 }
 
-/** Done when the report is in, every follow-up is done and, where required, the runbook was updated. */
-export function isPostIncidentComplete(s: PostIncidentState): boolean {
-  return (
-    s.report !== undefined &&
-    s.followUps.every((f) => f.status === 'done') &&
-    (!s.runbookUpdateRequired || s.runbookUpdate !== undefined)
-  );
+export interface CompletionRules {
+  /**
+   * A report alone does not close the work: it needs a follow-up, or the report's explicit statement that none
+   * is needed. Off only for workflows that started before this rule (replay of their histories).
+   */
+  followUpsOrStatement: boolean;
+}
+
+/** What the post-incident work still lacks, in words a person acts on; empty when it is complete. */
+export function postIncidentMissing(
+  s: PostIncidentState,
+  rules: CompletionRules = { followUpsOrStatement: true },
+): string[] {
+  const missing: string[] = [];
+  if (!s.report) missing.push('the report (root cause)');
+  const open = s.followUps.filter((f) => f.status === 'open');
+  if (open.length) missing.push(`follow-ups to be done: ${open.map((f) => f.id).join(', ')}`);
+  else if (rules.followUpsOrStatement && s.followUps.length === 0 && !s.report?.noFollowUps) {
+    missing.push('a follow-up, or the report saying that none is needed (noFollowUps)');
+  }
+  if (s.runbookUpdateRequired && !s.runbookUpdate) missing.push('the runbook update (new failure mode)');
+  return missing;
+}
+
+/**
+ * Done when the report is in, every follow-up is done (and there is one, or the report says none is needed)
+ * and, where required, the runbook was updated.
+ */
+export function isPostIncidentComplete(
+  s: PostIncidentState,
+  rules: CompletionRules = { followUpsOrStatement: true },
+): boolean {
+  return postIncidentMissing(s, rules).length === 0;
 }

@@ -5,6 +5,7 @@ import type {
   AddNoteArgs,
   AlertsArgs,
   ApproveArgs,
+  CancelArgs,
   CompleteFollowUpArgs,
   CompleteTaskArgs,
   EscalateArgs,
@@ -50,6 +51,10 @@ export const incidentActions = {
   completeTask: {
     update: defineUpdate<string, [CompleteTaskArgs]>('completeTask'),
     signal: defineSignal<[CompleteTaskArgs]>('completeTask'),
+  },
+  cancel: {
+    update: defineUpdate<string, [CancelArgs]>('cancel'),
+    signal: defineSignal<[CancelArgs]>('cancel'),
   },
 } as const;
 

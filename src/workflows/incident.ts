@@ -8,8 +8,9 @@ import { runProbes } from './incident/diagnosis.js';
 import { registerIncidentHandlers, stepOf } from './incident/handlers.js';
 import { openIncident } from './incident/opening.js';
 import { runStep } from './incident/remediation.js';
-import { resolveIncident } from './incident/resolution.js';
+import { closeCancelled, finish, resolveIncident } from './incident/resolution.js';
 import type { IncidentOutcome, IncidentWorkflowInput } from './incident/types.js';
+import { BOUNDED_DRAIN, DRAIN_MS } from './incident/resolution.js';
 
 export type { IncidentOutcome, IncidentWorkflowInput } from './incident/types.js';
 
@@ -35,22 +36,47 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
   /** Continues as new with everything the incident knows; only called where the plan loop can resume. */
   async function continueAsNew(): Promise<never> {
     const r = inc.ready();
-    await Promise.all(inc.pending.splice(0));
-    await wf.condition(wf.allHandlersFinished);
+    if (wf.patched(BOUNDED_DRAIN)) {
+      await inc.drain(DRAIN_MS);
+    } else {
+      await Promise.all(inc.pending.splice(0));
+      await wf.condition(wf.allHandlersFinished);
+    }
     inc.takeAlerts();
     return wf.continueAsNew<typeof incidentWorkflow>({
       trigger: { ...inc.trigger, alerts: [] },
       historyLimit: inc.historyLimit,
+      ...(input.occurrence ? { occurrence: input.occurrence } : {}),
       carried: {
         state: r.state,
         snapshot: r.snapshot,
         ledgerSeq: inc.ledgerSeq,
         ackEscalations: inc.ackEscalations,
         stuckEscalated: inc.stuckEscalated,
+        ...(inc.unwritten.size ? { unwrittenLedgerEvents: [...inc.unwritten.values()] } : {}),
       },
     });
   }
 
+  // The incident's work runs in its own scope so that a person's `cancel` can stop it the way a Temporal
+  // cancel request does; either way the incident closes with a trace (closeCancelled).
+  const work = new wf.CancellationScope();
+  inc.cancelWork = () => work.cancel();
+  let outcome: IncidentOutcome;
+  try {
+    outcome = await work.run(() => handleIncident(inc, continueAsNew));
+  } catch (error) {
+    if (!wf.isCancellation(error) || !inc.state) throw error;
+    const cancelled = await wf.CancellationScope.nonCancellable(() => closeCancelled(inc));
+    // A Temporal cancel request closes the run as cancelled; a person's `cancel` completes it.
+    if (!inc.cancelRequest) throw error;
+    outcome = cancelled;
+  }
+  return finish(inc, input, outcome);
+}
+
+/** Open (or resume after continue-as-new), then plan, approve, act and verify until resolved. */
+async function handleIncident(inc: Incident, continueAsNew: () => Promise<never>): Promise<IncidentOutcome> {
   if (!inc.state || !inc.snapshot) {
     await openIncident(inc);
   } else {
@@ -60,7 +86,10 @@ export async function incidentWorkflow(input: IncidentWorkflowInput): Promise<In
 
   const { state: s, snapshot } = inc.ready();
   const rb = snapshot.runbook;
-  void watchAcknowledgement(inc);
+  void watchAcknowledgement(inc).catch((error: unknown) => {
+    if (!wf.isCancellation(error))
+      inc.record('deadline-failed', `acknowledgement watcher stopped: ${String(error)}`);
+  });
   while (!inc.resolveRequested) {
     const spec = nextStep(
       rb,

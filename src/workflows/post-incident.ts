@@ -1,5 +1,5 @@
 import * as wf from '@temporalio/workflow';
-import type { CoreActivities, NotificationKind } from '../domain/activity-contract.js';
+import type { CoreActivities, LedgerEvent, NotificationKind } from '../domain/activity-contract.js';
 import {
   addFollowUpArgs,
   completeFollowUpArgs,
@@ -10,8 +10,10 @@ import {
 import {
   isPostIncidentComplete,
   OVERDUE_REMINDER_EVERY_MS,
+  postIncidentMissing,
   REPORT_DUE_MS,
   REPORT_REMINDERS_MS,
+  type CompletionRules,
   type PostIncidentInput,
   type PostIncidentState,
 } from '../domain/post-incident.js';
@@ -31,7 +33,23 @@ const notifier = wf.proxyActivities<CoreActivities>({
   retry: { maximumAttempts: 3, initialInterval: '2 seconds' },
 });
 
-const errorMessage = (error: unknown) => (error instanceof Error ? error.message : String(error));
+// As the incident's: the ledger may be the very database that is down, so writes retry for a while in the
+// background and never hold the report up; a write that still fails is recorded in the timeline.
+const ledger = wf.proxyActivities<CoreActivities>({
+  startToCloseTimeout: '30 seconds',
+  retry: { maximumAttempts: 20, initialInterval: '2 seconds', maximumInterval: '1 minute' },
+});
+
+/**
+ * Ledger writes and the rule that a report needs a follow-up or the explicit statement that none is needed.
+ * Reports that started before it replay as they ran; from this point on they follow it too.
+ */
+export const LEDGER_AND_FOLLOW_UP_RULE_PATCH = 'post-incident-ledger-and-explicit-follow-ups';
+
+const errorMessage = (error: unknown): string => {
+  if (error instanceof wf.ActivityFailure && error.cause) return errorMessage(error.cause);
+  return error instanceof Error ? error.message : String(error);
+};
 const iso = (ms: number) => new Date(ms).toISOString();
 
 /**
@@ -40,6 +58,10 @@ const iso = (ms: number) => new Date(ms).toISOString();
  * tells the manager; completes when everything is done.
  */
 export async function postIncidentWorkflow(input: PostIncidentInput): Promise<PostIncidentState> {
+  const info = wf.workflowInfo();
+  // The report's events belong to the incident's story: its id and occurrence. Event ids start with this
+  // workflow's own first run id, so they never collide with the incident's (`<its first run id>:<n>`).
+  const occurrence = input.occurrence ?? info.parent?.runId ?? info.firstExecutionRunId;
   const resolvedAtMs = Date.parse(input.resolvedAt);
   const state: PostIncidentState = {
     ...input,
@@ -51,6 +73,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
     rejectedAttempts: 0,
   };
   let followUpSeq = 0;
+  let ledgerSeq = 0;
   let version = 0;
   const pending: Promise<unknown>[] = [];
   const now = () => new Date().toISOString();
@@ -58,6 +81,33 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
   function record(type: string, text: string, by?: string): void {
     state.timeline.push({ at: now(), type, text, by: by ?? 'system' });
     version++;
+  }
+
+  const rules = (): CompletionRules => ({
+    followUpsOrStatement: wf.patched(LEDGER_AND_FOLLOW_UP_RULE_PATCH),
+  });
+
+  function toLedger(type: string, data: LedgerEvent['data'] = {}, by?: string): void {
+    if (!wf.patched(LEDGER_AND_FOLLOW_UP_RULE_PATCH)) return;
+    const event: LedgerEvent = {
+      incidentId: state.incidentId,
+      occurrence,
+      eventId: `${info.firstExecutionRunId}:${++ledgerSeq}`,
+      type,
+      at: now(),
+      data: {
+        severity: state.severity,
+        runbook: state.runbookId,
+        postIncidentWorkflowId: info.workflowId,
+        ...data,
+      },
+      ...(by ? { by } : {}),
+    };
+    pending.push(
+      ledger.recordIncidentEvent(event).catch((error: unknown) => {
+        record('ledger-failed', `could not write "${type}" to the incident ledger: ${errorMessage(error)}`);
+      }),
+    );
   }
 
   function notify(kind: NotificationKind, roles: string[], text: string): void {
@@ -79,6 +129,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
   }
 
   function publish(): void {
+    state.missing = state.completedAt ? [] : postIncidentMissing(state, rules());
     wf.upsertSearchAttributes([
       { key: ReportStatus, value: state.reportStatus },
       { key: ReportDueAt, value: new Date(state.reportDueAt) },
@@ -94,33 +145,101 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
       state.runbookUpdateRequired
         ? `Runbook update: ${state.runbookUpdate ? `done (${state.runbookUpdate.ref})` : 'required'}`
         : '',
+      state.missing.length ? `Waiting for: ${state.missing.join('; ')}` : '',
     ];
     wf.setCurrentDetails(lines.filter(Boolean).join('\n\n'));
   }
+
+  /** After completion (while the last writes finish) nothing is taken: it would be lost with the run. */
+  function refuseWhenClosed(): void {
+    if (state.completedAt) {
+      throw new Error(
+        `the post-incident work is complete (since ${state.completedAt}); it takes no more actions`,
+      );
+    }
+  }
+
+  /**
+   * The report sent again only to say that no follow-up is needed: the one change a submitted report takes,
+   * so that a report sent without follow-ups and without the statement can still close.
+   */
+  const isStatementOnly = (a: { noFollowUps?: boolean | undefined }) =>
+    a.noFollowUps === true &&
+    state.report !== undefined &&
+    !state.report.noFollowUps &&
+    state.followUps.length === 0;
 
   const actions = {
     submitReport: {
       validate: (raw: unknown) => {
         const a = parseArgs(submitReportArgs, raw);
-        if (state.report) throw new Error(`the report was already submitted by ${state.report.by}`);
+        refuseWhenClosed();
+        if (state.report && !isStatementOnly(a)) {
+          const hint =
+            !state.report.noFollowUps && state.followUps.length === 0
+              ? '; to say that no follow-up is needed, send it again with noFollowUps'
+              : '';
+          throw new Error(`the report was already submitted by ${state.report.by}${hint}`);
+        }
+        if (a.noFollowUps && state.followUps.length > 0) {
+          throw new Error(
+            `noFollowUps contradicts the follow-ups already added (${state.followUps.map((f) => f.id).join(', ')})`,
+          );
+        }
         return a;
       },
-      apply: (a: { by: string; rootCause: string; link?: string }) => {
+      apply: (a: { by: string; rootCause: string; link?: string; noFollowUps?: boolean }) => {
+        if (state.report) {
+          state.report = {
+            ...state.report,
+            rootCause: a.rootCause,
+            ...(a.link ? { link: a.link } : {}),
+            noFollowUps: true,
+          };
+          record('report-amended', `report sent again: no follow-up is needed`, a.by);
+          toLedger(
+            'report-amended',
+            { rootCause: a.rootCause, link: state.report.link ?? null, noFollowUps: true },
+            a.by,
+          );
+          return 'report amended: no follow-up is needed';
+        }
         state.report = {
           by: a.by,
           rootCause: a.rootCause,
           submittedAt: now(),
           ...(a.link ? { link: a.link } : {}),
+          ...(a.noFollowUps ? { noFollowUps: true } : {}),
         };
         state.reportStatus = 'Submitted';
         delete state.nextReportReminderAt;
-        record('report-submitted', `report submitted; root cause: ${a.rootCause.slice(0, 300)}`, a.by);
-        return 'report submitted';
+        record(
+          'report-submitted',
+          `report submitted${a.noFollowUps ? ' (no follow-up needed)' : ''}; root cause: ${a.rootCause.slice(0, 300)}`,
+          a.by,
+        );
+        toLedger(
+          'report-submitted',
+          {
+            rootCause: a.rootCause,
+            link: a.link ?? null,
+            noFollowUps: a.noFollowUps === true,
+            followUps: state.followUps.length,
+            dueAt: state.reportDueAt,
+            late: Date.parse(state.report.submittedAt) > Date.parse(state.reportDueAt),
+          },
+          a.by,
+        );
+        return a.noFollowUps ? 'report submitted (no follow-up needed)' : 'report submitted';
       },
     },
     addFollowUp: {
-      validate: (raw: unknown) => parseArgs(addFollowUpArgs, raw),
-      apply: (a: { title: string; owner: string; dueAt?: string }) => {
+      validate: (raw: unknown) => {
+        const a = parseArgs(addFollowUpArgs, raw);
+        refuseWhenClosed();
+        return a;
+      },
+      apply: (a: { title: string; owner: string; dueAt?: string; by?: string }) => {
         const id = `FU-${++followUpSeq}`;
         state.followUps.push({
           id,
@@ -131,13 +250,28 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
             ? { dueAt: new Date(a.dueAt).toISOString(), nextReminderAt: new Date(a.dueAt).toISOString() }
             : {}),
         });
-        record('follow-up-added', `${id}: ${a.title} (owner ${a.owner}${a.dueAt ? `, due ${a.dueAt}` : ''})`);
+        record(
+          'follow-up-added',
+          `${id}: ${a.title} (owner ${a.owner}${a.dueAt ? `, due ${a.dueAt}` : ''})`,
+          a.by,
+        );
+        toLedger(
+          'follow-up-added',
+          {
+            followUp: id,
+            title: a.title,
+            owner: a.owner,
+            dueAt: a.dueAt ? new Date(a.dueAt).toISOString() : null,
+          },
+          a.by,
+        );
         return id;
       },
     },
     completeFollowUp: {
       validate: (raw: unknown) => {
         const a = parseArgs(completeFollowUpArgs, raw);
+        refuseWhenClosed();
         const f = state.followUps.find((x) => x.id === a.id);
         if (!f)
           throw new Error(
@@ -154,12 +288,14 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
         f.doneAt = now();
         delete f.nextReminderAt;
         record('follow-up-done', `${f.id} done: ${f.title}`, a.by);
+        toLedger('follow-up-done', { followUp: f.id, title: f.title, owner: f.owner }, a.by);
         return `follow-up ${f.id} done`;
       },
     },
     markRunbookUpdated: {
       validate: (raw: unknown) => {
         const a = parseArgs(markRunbookUpdatedArgs, raw);
+        refuseWhenClosed();
         if (state.runbookUpdate)
           throw new Error(`the runbook update was already recorded by ${state.runbookUpdate.by}`);
         return a;
@@ -167,6 +303,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
       apply: (a: { by: string; ref: string }) => {
         state.runbookUpdate = { by: a.by, ref: a.ref, at: now() };
         record('runbook-updated', `runbook updated: ${a.ref}`, a.by);
+        toLedger('runbook-updated', { ref: a.ref, required: state.runbookUpdateRequired }, a.by);
         return 'runbook update recorded';
       },
     },
@@ -199,6 +336,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
         if (state.reportStatus !== 'Overdue') {
           state.reportStatus = 'Overdue';
           record('report-overdue', `no report ${REPORT_DUE_MS / 3_600_000} hours after resolution`);
+          toLedger('report-overdue', { dueAt: state.reportDueAt, owner: state.reportOwner });
           notify(
             'report-overdue',
             ['manager'],
@@ -230,6 +368,16 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
     for (const f of state.followUps) {
       if (f.status === 'open' && f.nextReminderAt && Date.parse(f.nextReminderAt) <= t) {
         record('follow-up-overdue', `${f.id} overdue: ${f.title} (owner ${f.owner})`);
+        if (!f.overdueAt) {
+          // The ledger gets the moment it became overdue; the daily reminders after it are the timeline's.
+          f.overdueAt = now();
+          toLedger('follow-up-overdue', {
+            followUp: f.id,
+            title: f.title,
+            owner: f.owner,
+            dueAt: f.dueAt ?? null,
+          });
+        }
         notify(
           'follow-up-overdue',
           [state.team],
@@ -240,7 +388,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
     }
   }
 
-  while (!isPostIncidentComplete(state)) {
+  while (!isPostIncidentComplete(state, rules())) {
     const wakeups = [
       state.report ? undefined : state.nextReportReminderAt,
       ...state.followUps.map((f) => (f.status === 'open' ? f.nextReminderAt : undefined)),
@@ -256,6 +404,11 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
   }
   state.completedAt = now();
   record('completed', 'report, follow-ups and runbook update are done');
+  toLedger('post-incident-completed', {
+    followUps: state.followUps.length,
+    noFollowUps: state.report?.noFollowUps === true,
+    runbookUpdated: state.runbookUpdate !== undefined,
+  });
   publish();
   await Promise.all(pending.splice(0));
   await wf.condition(wf.allHandlersFinished);

@@ -141,6 +141,36 @@ describe('post-incident report of a resolved P1 incident', () => {
     );
   });
 
+  it('report submit without follow-ups stays open and says so; --no-follow-ups closes it', async () => {
+    const scope = h.scope();
+    const id = incidentWorkflowId('all-channels-down', scope);
+    expect((await h.cli('declare', 'all-channels-down', '--scope', scope)).code).toBe(0);
+    await h.until(id, (s) => s.status === 'AwaitingApproval', 'approval wait');
+    expect((await h.cli('resolve', id, '--as', 'alice')).code).toBe(0);
+    const incident = await h.until(
+      id,
+      (s) => s.postIncidentWorkflowId !== undefined,
+      'the post-incident workflow',
+    );
+    const postId = incident.postIncidentWorkflowId as string;
+
+    const submitted = await h.cli('report', 'submit', postId, '--root-cause', 'an operator typo');
+    expect(submitted).toMatchObject({ code: 0, stdout: `${postId}: report submitted\n` });
+    const shown = await h.cli('show', postId);
+    expect(shown.stdout).toContain(
+      'waiting for: a follow-up, or the report saying that none is needed (noFollowUps)',
+    );
+    expect(shown.stdout).toContain(`incidentctl report submit ${postId} --root-cause "…" --no-follow-ups`);
+    expect(await h.executionStatus(postId)).toBe('RUNNING');
+
+    const stated = await h.cli('report', 'submit', id, '--root-cause', 'an operator typo', '--no-follow-ups');
+    expect(stated).toMatchObject({ code: 0, stdout: `${postId}: report amended: no follow-up is needed\n` });
+    await expect.poll(() => h.executionStatus(postId)).toBe('COMPLETED');
+    const final = await postState(postId);
+    expect(final.report).toMatchObject({ by: 'alice', rootCause: 'an operator typo', noFollowUps: true });
+    expect(final.missing).toEqual([]);
+  });
+
   it('a P3 incident has no report; an unknown post-incident id exits 3; a bad link exits 2', async () => {
     const scope = h.scope();
     const id = incidentWorkflowId('triage', scope);

@@ -56,6 +56,11 @@ export class FakePlatform {
   notifications: Notification[] = [];
   monitorAlerts: Alert[] = [];
   ledger: LedgerEvent[] = [];
+  /**
+   * Runs before a ledger write is kept: may wait (a slow database) or throw (a failed write, not kept).
+   * None by default: every write succeeds at once.
+   */
+  onLedgerWrite?: (event: LedgerEvent) => void | Promise<void>;
   private behaviour: Record<string, ActionBehaviour> = {};
   private applied = new Set<string>();
 
@@ -130,6 +135,7 @@ export class FakePlatform {
         return [];
       },
       recordIncidentEvent: async (e: LedgerEvent) => {
+        await this.onLedgerWrite?.(e);
         if (!this.ledger.some((x) => x.eventId === e.eventId)) this.ledger.push(e);
       },
     };

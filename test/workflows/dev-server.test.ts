@@ -100,7 +100,7 @@ describe('on the dev server', () => {
       ).toEqual([outcome.postIncidentWorkflowId]);
       const post = env.client.workflow.getHandle(outcome.postIncidentWorkflowId as string);
       await post.executeUpdate(postIncidentActions.submitReport.update, {
-        args: [{ by: 'alice', rootCause: 'disk' }],
+        args: [{ by: 'alice', rootCause: 'disk', noFollowUps: true }],
       });
       await post.result();
     });

@@ -39,6 +39,14 @@ export class Incident {
   readonly bufferedAlerts: Alert[];
   /** Signals that arrive while the incident is still loading its runbook are applied once it is open. */
   readonly earlySignals: (() => void)[] = [];
+  /** Alerts delivered after the incident resolved: a firing one opens the next occurrence. */
+  readonly lateAlerts: Alert[] = [];
+  /** Ledger events not yet written, by event id: carried over continue-as-new, reported if never written. */
+  readonly unwritten = new Map<string, LedgerEvent>();
+  /** Who cancelled the incident and why, when a person used `cancel`. */
+  cancelRequest: { by: string; reason: string } | undefined;
+  /** Cancels the incident's work (the plan loop and its waits); set by the workflow function. */
+  cancelWork: () => void = () => {};
   private published = '';
 
   constructor(
@@ -47,7 +55,7 @@ export class Incident {
   ) {
     const info = wf.workflowInfo();
     this.incidentId = info.workflowId;
-    this.occurrence = info.firstExecutionRunId;
+    this.occurrence = input.occurrence ?? info.firstExecutionRunId;
     this.historyLimit = input.historyLimit ?? DEFAULT_HISTORY_LIMIT;
     this.snapshot = input.carried?.snapshot;
     this.state = input.carried?.state;
@@ -56,6 +64,7 @@ export class Incident {
     this.stuckEscalated = input.carried?.stuckEscalated ?? false;
     this.resolveRequested = Boolean(this.state?.resolvedAt || this.state?.resolvedBy);
     this.bufferedAlerts = [...trigger.alerts];
+    for (const event of input.carried?.unwrittenLedgerEvents ?? []) this.writeLedger(event);
   }
 
   now(): string {
@@ -97,14 +106,44 @@ export class Incident {
       data: { severity: s.severity, runbook: s.runbookId, ...data },
       ...(by ? { by } : {}),
     };
+    this.writeLedger(event);
+  }
+
+  private writeLedger(event: LedgerEvent): void {
+    this.unwritten.set(event.eventId, event);
+    // Ledger writes and notifications finish even when the incident is cancelled: they are its trace.
     this.pending.push(
-      ledger.recordIncidentEvent(event).catch((error: unknown) => {
-        this.record(
-          'ledger-failed',
-          `could not write "${type}" to the incident ledger: ${errorMessage(error)}`,
-        );
-      }),
+      wf.CancellationScope.nonCancellable(() => ledger.recordIncidentEvent(event)).then(
+        () => this.unwritten.delete(event.eventId),
+        (error: unknown) => {
+          this.record(
+            'ledger-failed',
+            `could not write "${event.type}" to the incident ledger: ${errorMessage(error)}`,
+          );
+        },
+      ),
     );
+  }
+
+  /**
+   * Waits for background work, including work handlers add meanwhile, for at most `withinMs`. False when
+   * time ran out first: the work still pending is abandoned with the run.
+   */
+  async drain(withinMs: number): Promise<boolean> {
+    const deadline = Date.now() + withinMs;
+    for (;;) {
+      let settled = false;
+      void Promise.all(this.pending.splice(0)).then(() => {
+        settled = true;
+      });
+      const finished = await wf.condition(
+        () => settled && wf.allHandlersFinished(),
+        Math.max(1, deadline - Date.now()),
+        { summary: 'finishing ledger writes and notifications' },
+      );
+      if (!finished) return false;
+      if (this.pending.length === 0) return true;
+    }
   }
 
   notify(
@@ -116,8 +155,8 @@ export class Incident {
     const s = this.ready().state;
     s.pagedRoles = [...new Set([...(s.pagedRoles ?? []), ...roles])];
     this.pending.push(
-      notifier
-        .notify({
+      wf.CancellationScope.nonCancellable(() =>
+        notifier.notify({
           kind,
           workflowId: this.incidentId,
           title: s.title,
@@ -126,7 +165,8 @@ export class Incident {
           text,
           ...extra,
           ...(s.drill ? { drill: s.drill } : {}),
-        })
+        }),
+      )
         .then((r) => {
           if (r.failed > 0)
             this.record(

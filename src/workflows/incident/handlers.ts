@@ -4,6 +4,7 @@ import {
   addNoteArgs,
   alertsArgs,
   approveArgs,
+  cancelArgs,
   completeTaskArgs,
   escalateArgs,
   parseArgs,
@@ -171,6 +172,21 @@ export function registerIncidentHandlers(inc: Incident): void {
         return `task ${task.id} done`;
       },
     },
+    cancel: {
+      validate: (raw: unknown) => {
+        const a = parseArgs(cancelArgs, raw);
+        const { snapshot: snap } = inc.open();
+        if (inc.resolveRequested) throw new Error(`incident ${inc.incidentId} is already being resolved`);
+        if (!isKnownPerson(snap.contacts, a.by))
+          throw new Error(`${a.by} may not cancel ${inc.incidentId}: only people in the contacts file may`);
+        return a;
+      },
+      apply: (a: { by: string; reason: string }) => {
+        inc.cancelRequest ??= a;
+        inc.cancelWork();
+        return `cancelling ${inc.incidentId}`;
+      },
+    },
   };
 
   registerHumanActions(incidentActions, actions, {
@@ -183,12 +199,24 @@ export function registerIncidentHandlers(inc: Incident): void {
   });
 
   wf.setHandler(alertsSignal, (raw: unknown) => {
+    let alerts;
     try {
-      inc.bufferedAlerts.push(...parseArgs(alertsArgs, raw).alerts);
+      alerts = parseArgs(alertsArgs, raw).alerts;
     } catch (error) {
       if (inc.state) inc.record('rejected-attempt', `alerts refused: ${errorMessage(error)}`);
       return;
     }
+    if (inc.resolveRequested || inc.state?.cancelled) {
+      // This occurrence is over: the alerts belong to the next one (see incidentWorkflow).
+      inc.lateAlerts.push(...alerts);
+      const firing = alerts.filter((a) => a.status === 'firing').length;
+      inc.record(
+        'alert-after-close',
+        `${alerts.length} alert(s) after the incident closed, ${firing} firing`,
+      );
+      return;
+    }
+    inc.bufferedAlerts.push(...alerts);
     if (inc.state) inc.takeAlerts();
   });
   wf.setHandler(incidentStatusQuery, () => inc.ready().state);
