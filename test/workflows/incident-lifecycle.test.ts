@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError } from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
 import { FakePlatform, retryableError } from '../helpers/fake-platform.js';
 import { timeSkippingEnv } from '../helpers/services.js';
 import { alert, productWorker, raise, refusal, status, until } from '../helpers/workflows.js';
@@ -158,4 +159,46 @@ describe('the end of a run', () => {
       await handle.result();
     });
   });
+});
+
+describe('opening when no runbook can be loaded', () => {
+  for (const [what, failure] of [
+    [
+      'a broken runbooks directory',
+      () => ApplicationFailure.nonRetryable('cannot read the file (EACCES)', 'InvalidRunbookError'),
+    ],
+    ['a load that keeps failing', () => new Error('contacts file: cannot read (EIO)')],
+  ] as const) {
+    it(`opens with the built-in triage after ${what}, and pages on-call`, async () => {
+      const platform = new FakePlatform();
+      const activities = {
+        ...platform.activities(),
+        loadRunbook: async () => {
+          throw failure();
+        },
+      };
+      const { worker, taskQueue } = await productWorker(env, activities);
+      await worker.runUntil(async () => {
+        const handle = await raise(env, taskQueue, 'all-channels-down', [
+          alert('FTEAllChannelsDown', 'fp-t1'),
+        ]);
+        // Each load is retried a few times with backoff: let the server clock run past the retries.
+        await env.sleep('2 minutes');
+        const s = await until(
+          () => status(handle),
+          (x) => x.tasks.length > 0,
+          'the built-in triage',
+        );
+        expect(s.runbookId).toBe('triage');
+        expect(s.severity).toBe('P2');
+        expect(s.timeline.find((t) => t.type === 'runbook-problem')?.text).toMatch(
+          /could not be loaded.*built-in triage/,
+        );
+        expect(s.tasks.map((t) => t.id)).toEqual(['fix-runbooks', 'investigate']);
+        expect(platform.sent('opened')[0]?.roles).toContain('on-call');
+        await handle.executeUpdate(incidentActions.resolve.update, { args: [{ by: 'alice' }] });
+        await handle.result();
+      });
+    });
+  }
 });

@@ -1,9 +1,11 @@
 import * as wf from '@temporalio/workflow';
 import type { CoreActivities } from '../../domain/activity-contract.js';
 
-export const core = wf.proxyActivities<CoreActivities>({
+// Loading a runbook is retried a few times, not forever: an incident that cannot load one still opens
+// (as triage, or the built-in triage) instead of staying unopened.
+export const runbooks = wf.proxyActivities<CoreActivities>({
   startToCloseTimeout: '30 seconds',
-  retry: { initialInterval: '1 second', maximumInterval: '1 minute' },
+  retry: { maximumAttempts: 5, initialInterval: '1 second', maximumInterval: '10 seconds' },
 });
 
 export const notifier = wf.proxyActivities<CoreActivities>({

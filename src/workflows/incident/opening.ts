@@ -1,6 +1,7 @@
 import type { LoadedRunbook } from '../../domain/activity-contract.js';
 import { effectiveSeverity } from '../../domain/plan.js';
-import { core, errorMessage } from './activities.js';
+import { errorMessage, runbooks } from './activities.js';
+import { lastResortTriage } from './last-resort.js';
 import type { Incident } from './context.js';
 import { runProbes } from './diagnosis.js';
 
@@ -12,12 +13,21 @@ export async function openIncident(inc: Incident): Promise<void> {
   let loaded: LoadedRunbook;
   let loadProblem: string | undefined;
   try {
-    loaded = await core.loadRunbook({ runbookId: trigger.runbookId });
+    loaded = await runbooks.loadRunbook({ runbookId: trigger.runbookId });
   } catch (error) {
-    // A missing or broken runbook must not lose the incident: it opens as triage and says why.
-    if (trigger.runbookId === FALLBACK_RUNBOOK) throw error;
-    loadProblem = `runbook "${trigger.runbookId}" could not be loaded (${errorMessage(error)}); opened as ${FALLBACK_RUNBOOK}`;
-    loaded = await core.loadRunbook({ runbookId: FALLBACK_RUNBOOK });
+    // A missing or broken runbook must not lose the incident: it opens as triage and says why, and when even
+    // triage cannot be loaded, as the triage built into the workflow.
+    loadProblem = `runbook "${trigger.runbookId}" could not be loaded (${errorMessage(error)})`;
+    try {
+      if (trigger.runbookId === FALLBACK_RUNBOOK) throw error;
+      loaded = await runbooks.loadRunbook({ runbookId: FALLBACK_RUNBOOK });
+      loadProblem += `; opened as ${FALLBACK_RUNBOOK}`;
+    } catch (fallbackError) {
+      if (fallbackError !== error)
+        loadProblem += `; nor could ${FALLBACK_RUNBOOK} (${errorMessage(fallbackError)})`;
+      loadProblem += '; opened with the built-in triage';
+      loaded = lastResortTriage();
+    }
   }
   inc.snapshot = { runbook: loaded.runbook, runbookHash: loaded.runbookHash, contacts: loaded.contacts };
   const rb = loaded.runbook;
