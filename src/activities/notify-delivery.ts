@@ -138,6 +138,7 @@ export async function deliver(
       }
       case 'webhook': {
         const headers: Record<string, string> = {};
+        if (message.idempotencyKey) headers['idempotency-key'] = message.idempotencyKey;
         if (target.tokenEnv) {
           const token = ctx.env[target.tokenEnv];
           if (!token)

@@ -15,6 +15,8 @@ export interface OutgoingMessage {
   link: string;
   /** A drill's message (the title already says DRILL). */
   drill?: boolean;
+  /** One notification, however often it is retried (see Notification.idempotencyKey). */
+  idempotencyKey?: string;
 }
 
 export function workflowLink(temporalUiUrl: string, namespace: string, workflowId: string): string {
@@ -100,6 +102,7 @@ export function webhookPayload(m: OutgoingMessage, recipients: string[], sentAt:
     recipients,
     sentAt,
     ...(m.drill ? { drill: true } : {}),
+    ...(m.idempotencyKey ? { idempotencyKey: m.idempotencyKey } : {}),
   };
 }
 

@@ -63,6 +63,7 @@ const notificationSchema = z.object({
   waitingFor: z.string().optional(),
   command: z.string().optional(),
   drill: z.object({ notify: z.boolean() }).optional(),
+  idempotencyKey: z.string().min(1).max(300).optional(),
 });
 
 // Strict: an unknown key (a typo) is an error, not an argument silently left out.
@@ -81,6 +82,8 @@ export function notifyActivities(deps: NotifyDeps) {
   const source = deps.contacts;
   const loadContacts = typeof source === 'function' ? source : async () => source;
   const sentTeamMessages = new RecentKeys<ActionResult>();
+  // Deliveries done per notification key and target, so a retried notify sends only what failed before.
+  const deliveredBefore = new RecentKeys<true>(10_000);
 
   const safeLog = (line: string, secrets: readonly string[]) => {
     try {
@@ -115,7 +118,17 @@ export function notifyActivities(deps: NotifyDeps) {
     };
     const deliveries = planDeliveries(contacts, peopleInRoles(contacts, message.roles));
     if (deliveries.length === 0 && failures.length === 0) failures.push('no recipients for the given roles');
-    const outcomes = await Promise.all(deliveries.map((d) => deliver(ctx, d, safe)));
+    const doneKey = (d: (typeof deliveries)[number]) =>
+      message.idempotencyKey ? `${message.idempotencyKey}|${describeTarget(d.target)}` : undefined;
+    const outcomes = await Promise.all(
+      deliveries.map(async (d) => {
+        const key = doneKey(d);
+        if (key && deliveredBefore.get(key)) return { ok: true } as const;
+        const outcome = await deliver(ctx, d, safe);
+        if (key && outcome.ok) deliveredBefore.set(key, true);
+        return outcome;
+      }),
+    );
     let delivered = 0;
     outcomes.forEach((outcome, i) => {
       const d = deliveries[i];

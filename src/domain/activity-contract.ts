@@ -69,6 +69,11 @@ export interface Notification {
   command?: string;
   /** A drill's notification: marked DRILL, and only logged unless `notify`. */
   drill?: DrillMark;
+  /**
+   * The same for every attempt of one notification: a retried activity does not deliver again what it
+   * already delivered, and webhooks receive it as the Idempotency-Key header.
+   */
+  idempotencyKey?: string;
 }
 export interface NotifyResult {
   delivered: number;

@@ -110,6 +110,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
     );
   }
 
+  let notifySeq = 0;
   function notify(kind: NotificationKind, roles: string[], text: string): void {
     pending.push(
       notifier
@@ -121,6 +122,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
           roles,
           text,
           ...(state.drill ? { drill: state.drill } : {}),
+          idempotencyKey: `${wf.workflowInfo().runId}/notify/${++notifySeq}`,
         })
         .catch((error: unknown) =>
           record('notify-failed', `notification (${kind}) failed: ${errorMessage(error)}`),

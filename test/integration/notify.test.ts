@@ -272,4 +272,31 @@ describe('notifyTeam', () => {
     const error = await attempt.catch((e: Error) => e);
     expectNoSecrets(String((error as Error).message));
   });
+
+  it('a retried notification (same idempotency key) delivers only what was not delivered before', async () => {
+    const note: Notification = { ...approval, idempotencyKey: 'run-1/notify/7' };
+    receiver.answers.set('/hook', [500, 500, 500]);
+    const first = await notifyActivities(deps()).notify(note);
+    const activities = notifyActivities(deps());
+    receiver.received = [];
+    receiver.answers.set('/hook', [500, 500, 500]);
+    const once = await activities.notify(note);
+    expect(once).toMatchObject({ delivered: 2, failed: 1 });
+    expect(receiver.to(SLACK_PATH)).toHaveLength(1);
+    expect(receiver.to('/hook')[0]?.headers['idempotency-key']).toBe('run-1/notify/7');
+    // The activity is retried (a timeout, say): Slack and the log already have it; the webhook gets it now.
+    receiver.received = [];
+    lines = [];
+    const again = await activities.notify(note);
+    expect(again).toMatchObject({ delivered: 3, failed: 0 });
+    expect(receiver.to(SLACK_PATH)).toHaveLength(0);
+    expect(lines).toHaveLength(0);
+    expect(receiver.to('/hook')).toHaveLength(1);
+    expect(receiver.to('/hook')[0]?.body).toMatchObject({ idempotencyKey: 'run-1/notify/7' });
+    // A different notification with the same text is a new one: delivered again.
+    receiver.received = [];
+    await activities.notify({ ...note, idempotencyKey: 'run-1/notify/8' });
+    expect(receiver.to(SLACK_PATH)).toHaveLength(1);
+    expect(first.failed).toBe(1);
+  });
 });

@@ -53,6 +53,10 @@ describe('cancelling an incident', () => {
         data: { reason: 'raised against the wrong cluster' },
       });
       expect(platform.sent('cancelled').map((n) => n.roles)).toEqual([['platform']]);
+      // Every notification has its own idempotency key, so a retried send does not page twice.
+      const keys = platform.notifications.map((n) => n.idempotencyKey);
+      expect(keys.every((k) => k?.includes('/notify/'))).toBe(true);
+      expect(new Set(keys).size).toBe(keys.length);
       // Its acknowledgement deadline stopped with it: nobody is paged about a cancelled incident.
       await env.sleep('1 hour');
       expect(platform.sent('escalated')).toEqual([]);

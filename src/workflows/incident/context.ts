@@ -48,6 +48,7 @@ export class Incident {
   /** Cancels the incident's work (the plan loop and its waits); set by the workflow function. */
   cancelWork: () => void = () => {};
   private published = '';
+  private notifySeq = 0;
 
   constructor(
     readonly trigger: ParsedIncidentTrigger,
@@ -165,6 +166,7 @@ export class Incident {
           text,
           ...extra,
           ...(s.drill ? { drill: s.drill } : {}),
+          idempotencyKey: `${wf.workflowInfo().runId}/notify/${++this.notifySeq}`,
         }),
       )
         .then((r) => {
