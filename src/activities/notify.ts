@@ -45,6 +45,7 @@ const NOTIFICATION_KINDS = [
   'escalated',
   'approval-needed',
   'approval-reminder',
+  'approval-withdrawn',
   'stuck',
   'resolved',
   'cancelled',

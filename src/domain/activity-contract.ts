@@ -50,6 +50,7 @@ export type NotificationKind =
   | 'escalated'
   | 'approval-needed'
   | 'approval-reminder'
+  | 'approval-withdrawn'
   | 'stuck'
   | 'resolved'
   | 'cancelled'

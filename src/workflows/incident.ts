@@ -1,7 +1,7 @@
 import * as wf from '@temporalio/workflow';
 import { incidentTriggerSchema } from '../domain/commands.js';
 import { isHealthy, nextStep } from '../domain/plan.js';
-import { awaitApproval } from './incident/approval.js';
+import { awaitApproval, stillNeededBeforeActing } from './incident/approval.js';
 import { Incident } from './incident/context.js';
 import { watchAcknowledgement } from './incident/deadlines.js';
 import { runProbes } from './incident/diagnosis.js';
@@ -106,6 +106,7 @@ async function handleIncident(inc: Incident, continueAsNew: () => Promise<never>
       )
         continue;
       if (inc.resolveRequested) break;
+      if (spec.risk === 'high' && !(await stillNeededBeforeActing(inc, spec, st))) continue;
       await runStep(inc, spec, st);
       continue;
     }
