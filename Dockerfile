@@ -1,15 +1,21 @@
-# The worker, the receiver and incidentctl as one container image. Build: docker build -t fte-incident-response .
+# The worker, the receiver and incidentctl as one container image. Build, naming the build for Worker
+# Versioning (docs/upgrades.md):
+#   docker build --build-arg BUILD_ID="$(bash scripts/build-id.sh)" -t fte-incident-response:"$(bash scripts/build-id.sh)" .
+# Without BUILD_ID the worker is unversioned unless TEMPORAL_BUILD_ID is set where it runs.
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# Compiles to dist/ and writes the workflow bundle the worker runs, dist/workflows.bundle.js.
 RUN npm run build
 
 FROM node:20-bookworm-slim
+ARG BUILD_ID=
 WORKDIR /app
 ENV NODE_ENV=production
+ENV TEMPORAL_BUILD_ID=${BUILD_ID}
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund
 COPY --from=build /app/dist ./dist

@@ -1,4 +1,4 @@
-.PHONY: start test deps tools services-up services-down check clean
+.PHONY: start test deps tools services-up services-down check build clean
 
 # Run the product: Temporal dev server (UI on http://127.0.0.1:8233) and the worker. Ctrl-C stops it.
 start:
@@ -33,6 +33,10 @@ services-down:
 
 check: deps
 	npm run --silent check
+
+# What production runs: dist/ and the prebuilt workflow bundle dist/workflows.bundle.js (docs/upgrades.md).
+build: deps
+	npm run --silent build
 
 clean: services-down
 	rm -rf .data dist

@@ -5,6 +5,11 @@
 #
 # To run against a real platform instead of the sandbox, set SANDBOX=off and the worker's variables
 # (KUBECONFIG, PLATFORM_DATABASE_URL, LEDGER_DATABASE_URL, KAFKA_BROKERS, FTE_API_URL, ...; see README).
+#
+# The worker is a versioned build of the Worker Deployment TEMPORAL_DEPLOYMENT_NAME (default
+# fte-incident-response): TEMPORAL_BUILD_ID defaults to this checkout's build (scripts/build-id.sh), and once
+# the worker polls, this script makes that build the deployment's current version. Incidents opened on an
+# earlier build stay pinned to it (docs/upgrades.md). TEMPORAL_WORKER_VERSIONING=false runs it unversioned.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -88,8 +93,66 @@ if [[ -z "${RECEIVER_TOKEN:-}" && ! -s "$TOKEN_FILE" ]]; then
 fi
 [[ -n "${RECEIVER_TOKEN:-}" ]] || export RECEIVER_TOKEN_FILE="$TOKEN_FILE"
 
+# Worker Versioning (docs/upgrades.md): this checkout is one build of the deployment.
+export TEMPORAL_DEPLOYMENT_NAME="${TEMPORAL_DEPLOYMENT_NAME:-fte-incident-response}"
+if [[ "${TEMPORAL_WORKER_VERSIONING:-}" != false && -z "${TEMPORAL_BUILD_ID:-}" ]]; then
+  TEMPORAL_BUILD_ID="$(bash scripts/build-id.sh)"
+fi
+export TEMPORAL_BUILD_ID="${TEMPORAL_BUILD_ID:-}"
+versioned=false
+[[ "${TEMPORAL_WORKER_VERSIONING:-}" != false && -n "$TEMPORAL_BUILD_ID" ]] && versioned=true
+TEMPORAL_BIN="$(bash scripts/temporal.sh path)"
+
+# The temporal CLI with the worker's connection (the CLI reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,
+# TEMPORAL_API_KEY, TEMPORAL_TLS and TEMPORAL_TLS_SERVER_NAME itself; the files are passed on).
+temporal_cli() {
+  local args=(--address "$TEMPORAL_ADDRESS" --namespace "${TEMPORAL_NAMESPACE:-default}")
+  [[ -n "${TEMPORAL_TLS_CERT:-}" ]] && args+=(--tls-cert-path "$TEMPORAL_TLS_CERT" --tls-key-path "${TEMPORAL_TLS_KEY:-}")
+  [[ -n "${TEMPORAL_TLS_CA:-}" ]] && args+=(--tls-ca-path "$TEMPORAL_TLS_CA")
+  local key="${TEMPORAL_API_KEY:-}"
+  [[ -n "${TEMPORAL_API_KEY_FILE:-}" ]] && key="$(tr -d '[:space:]' <"$TEMPORAL_API_KEY_FILE")"
+  TEMPORAL_API_KEY="$key" "$TEMPORAL_BIN" --disable-config-file "$@" "${args[@]}"
+}
+
+# The server routes new workflows to a build only once it is the current version, and accepts it as such
+# only once its worker polls: retry until then (the worker bundles its workflows first).
+set_current_version() {
+  local worker_pid="$1" out=""
+  for _ in $(seq 1 180); do
+    kill -0 "$worker_pid" 2>/dev/null || { echo "the worker exited before it polled" >&2; exit 1; }
+    if out="$(temporal_cli worker deployment set-current-version --yes \
+      --deployment-name "$TEMPORAL_DEPLOYMENT_NAME" --build-id "$TEMPORAL_BUILD_ID" 2>&1)"; then
+      echo "worker: $TEMPORAL_DEPLOYMENT_NAME:$TEMPORAL_BUILD_ID is the current version"
+      return 0
+    fi
+    sleep 1
+  done
+  echo "could not make $TEMPORAL_DEPLOYMENT_NAME:$TEMPORAL_BUILD_ID the current version: $out" >&2
+  exit 1
+}
+
+# Open workflows pinned to other builds of the deployment wait for a worker of their build.
+pinned_elsewhere() {
+  temporal_cli workflow count --query "TemporalWorkerDeployment=\"$TEMPORAL_DEPLOYMENT_NAME\" \
+AND TemporalWorkflowVersioningBehavior=\"Pinned\" AND ExecutionStatus=\"Running\" \
+AND TemporalWorkerDeploymentVersion!=\"$TEMPORAL_DEPLOYMENT_NAME:$TEMPORAL_BUILD_ID\"" 2>/dev/null |
+    sed -n 's/^Total: *//p'
+}
+
 node_modules/.bin/tsx src/worker.ts &
 children+=("$!")
+versioning_line="Worker:        unversioned (TEMPORAL_WORKER_VERSIONING=false)"
+if [[ "$versioned" == true ]]; then
+  set_current_version "${children[-1]}"
+  versioning_line="Worker build:  $TEMPORAL_DEPLOYMENT_NAME:$TEMPORAL_BUILD_ID (current version; docs/upgrades.md)"
+  elsewhere="$(pinned_elsewhere || true)"
+  if [[ "${elsewhere:-0}" =~ ^[1-9] ]]; then
+    versioning_line+="
+                 $elsewhere open workflow(s) stay pinned to earlier builds and wait for a worker of theirs:
+                 .tools/bin/temporal workflow list --query 'TemporalWorkerDeployment=\"$TEMPORAL_DEPLOYMENT_NAME\" AND ExecutionStatus=\"Running\"'
+                 docs/upgrades.md (\"Open incidents of a build that is gone\") says how to run or move them."
+  fi
+fi
 node_modules/.bin/tsx src/starters/receiver.ts &
 children+=("$!")
 node bin/incidentctl.js schedules apply
@@ -107,6 +170,7 @@ fi
 cat <<MSG
 
   Temporal UI:   $TEMPORAL_UI_URL
+  $versioning_line
   Receiver:      http://127.0.0.1:$RECEIVER_PORT/webhooks/alertmanager
                  $token_line
   Operator CLI:  npx incidentctl list

@@ -56,3 +56,44 @@ export const temporalEnvSchema = z
   });
 
 export type TemporalEnv = z.output<typeof temporalEnvSchema>;
+
+// An empty value (e.g. `ENV TEMPORAL_BUILD_ID=${BUILD_ID}` with no build argument) means "not set".
+const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
+
+/**
+ * The worker's Worker Deployment settings (docs/upgrades.md). Versioning is on when a build id is given,
+ * unless TEMPORAL_WORKER_VERSIONING=false (then the worker is unversioned and the build id unused).
+ */
+export const workerDeploymentEnvSchema = z
+  .object({
+    TEMPORAL_DEPLOYMENT_NAME: z
+      .string()
+      .regex(
+        /^[A-Za-z0-9][A-Za-z0-9_-]{0,199}$/,
+        'expected letters, digits, "-" or "_" (no "." or ":"), at most 200 characters',
+      )
+      .default('fte-incident-response'),
+    TEMPORAL_BUILD_ID: z.preprocess(
+      unsetIfEmpty,
+      z
+        .string()
+        .regex(
+          /^[A-Za-z0-9][A-Za-z0-9._+-]{0,199}$/,
+          'expected letters, digits, ".", "_", "+" or "-" (no ":"), at most 200 characters, e.g. a git commit',
+        )
+        .optional(),
+    ),
+    TEMPORAL_WORKER_VERSIONING: z.preprocess(unsetIfEmpty, z.enum(['true', 'false']).optional()),
+    WORKFLOW_BUNDLE: z.preprocess(unsetIfEmpty, optionalPath),
+  })
+  .superRefine((env, ctx) => {
+    if (env.TEMPORAL_WORKER_VERSIONING === 'true' && !env.TEMPORAL_BUILD_ID) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['TEMPORAL_BUILD_ID'],
+        message: 'worker versioning (TEMPORAL_WORKER_VERSIONING=true) needs a build id',
+      });
+    }
+  });
+
+export type WorkerDeploymentEnv = z.output<typeof workerDeploymentEnvSchema>;

@@ -1,32 +1,83 @@
-import { fileURLToPath, pathToFileURL } from 'node:url';
-import { Worker, type NativeConnection } from '@temporalio/worker';
+import { pathToFileURL } from 'node:url';
+import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { connectWorker, loadTemporalSettings } from './temporal.js';
 import { createActivities, loadActivityDependencies, type ActivityDependencies } from './activities/index.js';
+import { parseEnv, workerDeploymentEnvSchema } from './config.js';
+import { loadWorkflowBundle, workflowsPath } from './workflow-bundle.js';
 
-/** Path of the workflow entry the worker bundles; works from sources (tsx) and from the compiled dist. */
-export const workflowsPath = fileURLToPath(
-  new URL(`./workflows/index${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url),
-);
+export { workflowsPath };
+
+type WorkerDeploymentOptions = NonNullable<WorkerOptions['workerDeploymentOptions']>;
+
+/** Which Worker Deployment Version this worker is (docs/upgrades.md). */
+export interface WorkerDeploymentSettings {
+  deploymentName: string;
+  /** Unset (no build id, or TEMPORAL_WORKER_VERSIONING=false): the worker is unversioned, as before versioning. */
+  buildId?: string;
+  /** WORKFLOW_BUNDLE: a prebuilt workflow bundle to run. */
+  bundleFile?: string;
+}
+
+export function loadWorkerDeploymentSettings(env: NodeJS.ProcessEnv = process.env): WorkerDeploymentSettings {
+  const cfg = parseEnv(workerDeploymentEnvSchema, env);
+  const versioned = Boolean(cfg.TEMPORAL_BUILD_ID) && cfg.TEMPORAL_WORKER_VERSIONING !== 'false';
+  return {
+    deploymentName: cfg.TEMPORAL_DEPLOYMENT_NAME,
+    ...(versioned ? { buildId: cfg.TEMPORAL_BUILD_ID } : {}),
+    ...(cfg.WORKFLOW_BUNDLE ? { bundleFile: cfg.WORKFLOW_BUNDLE } : {}),
+  };
+}
+
+/**
+ * The worker's deployment options: versioned when there is a build id. A workflow type that declares no
+ * behaviour (src/workflow-entry.ts declares each of the product's) is pinned to the build that started it.
+ * There is no "build id without versioning": the server refuses the behaviours the workflows declare from
+ * a worker that is not versioned.
+ */
+export function workerDeploymentOptions(
+  settings: WorkerDeploymentSettings,
+): WorkerDeploymentOptions | undefined {
+  if (!settings.buildId) return undefined;
+  return {
+    version: { deploymentName: settings.deploymentName, buildId: settings.buildId },
+    useWorkerVersioning: true,
+    defaultVersioningBehavior: 'PINNED',
+  };
+}
+
+export function describeDeployment(settings: WorkerDeploymentSettings): string {
+  return settings.buildId
+    ? `Worker Deployment Version ${settings.deploymentName}:${settings.buildId}`
+    : 'unversioned worker (no TEMPORAL_BUILD_ID)';
+}
 
 export interface IncidentWorkerOptions {
   connection: NativeConnection;
   namespace: string;
   taskQueue: string;
   dependencies: ActivityDependencies;
+  /** Default: unversioned. */
+  deployment?: WorkerDeploymentSettings;
+  /** Default: bundled now from the sources. */
+  workflowBundle?: { code: string };
 }
 
 export async function createIncidentWorker(options: IncidentWorkerOptions): Promise<Worker> {
+  const deployment = options.deployment && workerDeploymentOptions(options.deployment);
   return Worker.create({
     connection: options.connection,
     namespace: options.namespace,
     taskQueue: options.taskQueue,
-    workflowsPath,
+    workflowBundle: options.workflowBundle ?? (await loadWorkflowBundle(undefined, false)).bundle,
     activities: createActivities(options.dependencies),
+    ...(deployment ? { workerDeploymentOptions: deployment } : {}),
   });
 }
 
 async function main(): Promise<void> {
   const settings = await loadTemporalSettings();
+  const deployment = loadWorkerDeploymentSettings();
+  const workflows = await loadWorkflowBundle(deployment.bundleFile);
   const connection = await connectWorker(settings);
   const dependencies = await loadActivityDependencies();
   const worker = await createIncidentWorker({
@@ -34,9 +85,12 @@ async function main(): Promise<void> {
     namespace: settings.namespace,
     taskQueue: settings.taskQueue,
     dependencies,
+    deployment,
+    workflowBundle: workflows.bundle,
   });
   console.log(
-    `worker: polling task queue ${settings.taskQueue} on ${settings.address} (${settings.namespace})`,
+    `worker: polling task queue ${settings.taskQueue} on ${settings.address} (${settings.namespace}) as ` +
+      `${describeDeployment(deployment)}; workflows ${workflows.source} (code sha256 ${workflows.digest.slice(0, 12)})`,
   );
   try {
     await worker.run();

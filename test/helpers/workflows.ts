@@ -1,7 +1,7 @@
-import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
-import { workflowsPath } from '../../src/worker.js';
+import { buildWorkflowBundle } from '../../src/workflow-bundle.js';
 import type { incidentWorkflow } from '../../src/workflows/incident.js';
 import type { IncidentTrigger } from '../../src/domain/commands.js';
 import type { Alert } from '../../src/domain/alerts.js';
@@ -11,9 +11,12 @@ import { uniqueName } from './services.js';
 
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 
-/** The product's workflow bundle, built once per test file (webpack is the slow part of a worker). */
+/**
+ * The product's workflow bundle, built once per test file (webpack is the slow part of a worker) by the
+ * function that builds the bundle production workers run (`npm run build:workflows`).
+ */
 export function productBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath, logger: quietLogger });
+  bundle ??= buildWorkflowBundle(quietLogger);
   return bundle;
 }
 
