@@ -10,7 +10,9 @@
 # fte-incident-response): TEMPORAL_BUILD_ID defaults to this checkout's build (scripts/build-id.sh), and once
 # the worker polls, this script makes that build the deployment's current version. Incidents opened on an
 # earlier build stay pinned to it (docs/upgrades.md). TEMPORAL_WORKER_VERSIONING=false runs it unversioned.
-set -euo pipefail
+set -Eeuo pipefail
+# Every way this script stops says why: a command that fails under `set -e` is named before it exits.
+trap 'status=$?; echo "make start: stopping: \"$BASH_COMMAND\" failed (exit $status, scripts/start.sh line $LINENO)" >&2' ERR
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
 
@@ -21,8 +23,9 @@ export TEMPORAL_UI_URL="${TEMPORAL_UI_URL:-http://127.0.0.1:$TEMPORAL_UI_PORT}"
 export RECEIVER_PORT="${RECEIVER_PORT:-8088}"
 export SANDBOX_CONTROL_PORT="${SANDBOX_CONTROL_PORT:-8090}"
 SANDBOX="${SANDBOX:-on}"
-DATA="$ROOT/.data"
-mkdir -p "$DATA"
+DATA="${START_DATA_DIR:-$ROOT/.data}"
+mkdir -p "$DATA" "$DATA/run"
+rm -f "$DATA/run/"*.pid "$DATA/run/stopping"
 
 bash scripts/deps.sh
 
@@ -35,7 +38,17 @@ cleanup() {
   trap '' PIPE
   echo
   echo "stopping..."
+  touch "$DATA/run/stopping"
   for pid in "${background[@]}" "${children[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  # The supervised processes themselves (a supervisor does not pass its TERM on to the running child).
+  for file in "$DATA/run/"*.pid; do
+    [[ -e "$file" ]] && kill -TERM "$(cat "$file")" 2>/dev/null || true
+  done
+  for file in "$DATA/run/"*.pid; do
+    [[ -e "$file" ]] || continue
+    pid="$(cat "$file")"
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  done
   for pid in "${children[@]}"; do wait "$pid" 2>/dev/null || true; done
   for ((i = ${#started[@]} - 1; i >= 0; i--)); do bash "scripts/${started[$i]}.sh" stop >/dev/null 2>&1 || true; done
   echo "stopped; data kept in .data/"
@@ -72,7 +85,7 @@ if [[ "$SANDBOX" == on ]]; then
   SANDBOX_DATA_DIR="$DATA/sandbox"
   mkdir -p "$DATA/sandbox"
   rm -f "$SANDBOX_ENV_FILE"
-  node_modules/.bin/tsx src/sandbox/main.ts &
+  node --import tsx src/sandbox/main.ts &
   children+=("$!")
   for _ in $(seq 1 120); do
     [[ -s "$SANDBOX_ENV_FILE" ]] && break
@@ -87,6 +100,7 @@ if [[ "$SANDBOX" == on ]]; then
 fi
 
 # The receiver's token: generated once, kept in .data (git-ignored), readable only by this user.
+RECEIVER_TOKEN_FILE_GIVEN="${RECEIVER_TOKEN_FILE:-}"
 TOKEN_FILE="${RECEIVER_TOKEN_FILE:-$DATA/receiver-token}"
 if [[ -z "${RECEIVER_TOKEN:-}" && ! -s "$TOKEN_FILE" ]]; then
   (umask 077 && head -c 24 /dev/urandom | base64 | tr -d '/+=' >"$TOKEN_FILE")
@@ -117,9 +131,13 @@ temporal_cli() {
 # The server routes new workflows to a build only once it is the current version, and accepts it as such
 # only once its worker polls: retry until then (the worker bundles its workflows first).
 set_current_version() {
-  local worker_pid="$1" out=""
+  local supervisor="$1" out=""
   for _ in $(seq 1 180); do
-    kill -0 "$worker_pid" 2>/dev/null || { echo "the worker exited before it polled" >&2; exit 1; }
+    if ! kill -0 "$supervisor" 2>/dev/null; then
+      wait "$supervisor" && status=0 || status=$?
+      explain_stop "$status"
+      exit 1
+    fi
     if out="$(temporal_cli worker deployment set-current-version --yes \
       --deployment-name "$TEMPORAL_DEPLOYMENT_NAME" --build-id "$TEMPORAL_BUILD_ID" 2>&1)"; then
       echo "worker: $TEMPORAL_DEPLOYMENT_NAME:$TEMPORAL_BUILD_ID is the current version"
@@ -139,11 +157,56 @@ AND TemporalWorkerDeploymentVersion!=\"$TEMPORAL_DEPLOYMENT_NAME:$TEMPORAL_BUILD
     sed -n 's/^Total: *//p'
 }
 
-node_modules/.bin/tsx src/worker.ts &
+# Why everything stops when a supervised process gave up (its supervisor's exit status).
+explain_stop() {
+  if (($1 == 2)); then
+    echo "make start: stopping: fix the configuration named above and start again" >&2
+  else
+    echo "make start: stopping: a process kept crashing (see above)" >&2
+  fi
+}
+
+# supervise NAME COMMAND...: runs the command and restarts it when it exits, after 1, 2, 4... (at most 30)
+# seconds; gives up after 5 exits within 2 minutes. The pid of the running process is in $DATA/run/NAME.pid.
+supervise() {
+  local name="$1" delay=1 status=0
+  shift
+  local exits=()
+  trap - ERR
+  set +e
+  while :; do
+    "$@" &
+    echo "$!" >"$DATA/run/$name.pid"
+    wait "$!"
+    status=$?
+    [[ -e "$DATA/run/stopping" ]] && return 0
+    if ((status == 2)); then
+      echo "make start: the $name's configuration is invalid (message above); not restarting it" >&2
+      return 2
+    fi
+    local now
+    now="$(date +%s)"
+    exits+=("$now")
+    local recent=()
+    for at in "${exits[@]}"; do ((now - at < 120)) && recent+=("$at"); done
+    exits=("${recent[@]}")
+    if ((${#exits[@]} >= 5)); then
+      echo "make start: the $name exited ${#exits[@]} times within 2 minutes (last exit status $status); giving up" >&2
+      return 1
+    fi
+    echo "make start: the $name exited (status $status); restarting it in ${delay}s" >&2
+    sleep "$delay"
+    delay=$((delay * 2 > 30 ? 30 : delay * 2))
+  done
+}
+
+supervise worker node --import tsx src/worker.ts &
 children+=("$!")
+supervisors=("$!")
+for _ in $(seq 1 50); do [[ -s "$DATA/run/worker.pid" ]] && break; sleep 0.1; done
 versioning_line="Worker:        unversioned (TEMPORAL_WORKER_VERSIONING=false)"
 if [[ "$versioned" == true ]]; then
-  set_current_version "${children[-1]}"
+  set_current_version "${supervisors[0]}"
   versioning_line="Worker build:  $TEMPORAL_DEPLOYMENT_NAME:$TEMPORAL_BUILD_ID (current version; docs/upgrades.md)"
   elsewhere="$(pinned_elsewhere || true)"
   if [[ "${elsewhere:-0}" =~ ^[1-9] ]]; then
@@ -153,19 +216,21 @@ if [[ "$versioned" == true ]]; then
                  docs/upgrades.md (\"Open incidents of a build that is gone\") says how to run or move them."
   fi
 fi
-node_modules/.bin/tsx src/starters/receiver.ts &
+supervise receiver node --import tsx src/starters/receiver.ts &
 children+=("$!")
+supervisors+=("$!")
 node bin/incidentctl.js schedules apply
 
 # The token generated for this machine is shown so it can be pasted into Alertmanager's http_config;
 # a token given through the environment is not echoed.
 token_ref="\$(cat ${TOKEN_FILE#"$ROOT"/})"
-token_line="token (generated, also in .data/receiver-token): $(cat "$TOKEN_FILE" 2>/dev/null)"
 if [[ -n "${RECEIVER_TOKEN:-}" ]]; then
   token_ref='$RECEIVER_TOKEN'
   token_line='token: the RECEIVER_TOKEN you set'
-elif [[ "$TOKEN_FILE" != "$DATA/receiver-token" ]]; then
+elif [[ -n "${RECEIVER_TOKEN_FILE_GIVEN:-}" ]]; then
   token_line="token: in $TOKEN_FILE"
+else
+  token_line="token (generated, also in ${TOKEN_FILE#"$ROOT"/}): $(cat "$TOKEN_FILE")"
 fi
 cat <<MSG
 
@@ -189,5 +254,20 @@ cat <<MSG
 
 MSG
 
-# Stop everything as soon as any child exits: a crashed worker must not look healthy.
-wait -n "${children[@]}" || true
+# The worker and the receiver restart by themselves (supervise); everything stops when one of them keeps
+# crashing, or when the sandbox exits: a product that cannot run must not look healthy.
+set +e
+wait -n "${children[@]}"
+status=$?
+if [[ ! -e "$DATA/run/stopping" ]]; then
+  for pid in "${children[@]}"; do
+    kill -0 "$pid" 2>/dev/null && continue
+    if [[ " ${supervisors[*]} " == *" $pid "* ]]; then
+      explain_stop "$status"
+    else
+      echo "make start: stopping: the sandbox exited (status $status; see above)" >&2
+    fi
+    break
+  done
+  exit 1
+fi

@@ -2,7 +2,8 @@ import { pathToFileURL } from 'node:url';
 import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { connectWorker, loadTemporalSettings } from './temporal.js';
 import { createActivities, loadActivityDependencies, type ActivityDependencies } from './activities/index.js';
-import { parseEnv, workerDeploymentEnvSchema } from './config.js';
+import { ConfigError, parseEnv, workerDeploymentEnvSchema } from './config.js';
+import { InvalidFileError } from './activities/runbooks.js';
 import { loadWorkflowBundle, workflowsPath } from './workflow-bundle.js';
 
 export { workflowsPath };
@@ -103,6 +104,7 @@ async function main(): Promise<void> {
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   main().catch((error: unknown) => {
     console.error(error instanceof Error ? error.message : error);
-    process.exit(1);
+    // 2: the configuration is wrong (make start does not restart it); 1: anything else.
+    process.exit(error instanceof ConfigError || error instanceof InvalidFileError ? 2 : 1);
   });
 }
