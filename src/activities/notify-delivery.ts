@@ -39,6 +39,38 @@ export function planDeliveries(contacts: Contacts, people: string[]): Delivery[]
   return [...byKey.values()];
 }
 
+const safeDecode = (s: string) => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
+
+/** Parts of a secret URL shorter than this are not redacted on their own (they would hit ordinary words). */
+const MIN_URL_PART = 16;
+
+/**
+ * A Slack webhook URL is a secret as a whole and in the parts an endpoint's error may quote back (a proxy's
+ * 404 names the path it was asked for): its path and query, its long path segments (Slack's token) and a
+ * password in it.
+ */
+export function urlSecretParts(value: string): string[] {
+  if (!URL.canParse(value)) return [value];
+  const u = new URL(value);
+  const pathAndQuery = `${u.pathname}${u.search}`;
+  const parts = [
+    value,
+    `${u.host}${pathAndQuery}`,
+    pathAndQuery,
+    ...u.pathname.split('/'),
+    u.search.slice(1),
+    u.password,
+    safeDecode(u.password),
+  ];
+  return [value, ...parts.filter((p) => p.length >= MIN_URL_PART)];
+}
+
 /** Exact secret values the contacts point at, to strip from anything that is logged or returned. */
 export function secretsOf(contacts: Contacts, env: NodeJS.ProcessEnv): string[] {
   const secrets = new Set<string>();
@@ -51,10 +83,12 @@ export function secretsOf(contacts: Contacts, env: NodeJS.ProcessEnv): string[] 
             ? target.tokenEnv
             : undefined;
       const value = name ? env[name] : undefined;
-      if (value) secrets.add(value);
+      if (!value) continue;
+      for (const secret of target.type === 'slack' ? urlSecretParts(value) : [value]) secrets.add(secret);
     }
   }
-  return [...secrets];
+  // Longest first: a whole URL is redacted before the parts of it.
+  return [...secrets].sort((a, b) => b.length - a.length);
 }
 
 /** How a target is named in messages: by env variable or host, never by a secret. */

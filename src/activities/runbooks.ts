@@ -45,6 +45,60 @@ function lineOf(
   return line ?? (doc.contents?.range ? counter.linePos(doc.contents.range[0]).line : undefined);
 }
 
+/** Runbooks and the contacts file are a few KiB; anything this big is a mistake (and would not fit in a workflow's history). */
+export const MAX_FILE_BYTES = 512 * 1024;
+/** How many alias expansions yaml allows in one file (its default): enough for sharing, not for a YAML bomb. */
+const MAX_ALIAS_COUNT = 100;
+/** Nesting deeper than this is no runbook; checked before anything walks the value recursively. */
+const MAX_DEPTH = 64;
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error)).split('\n')[0];
+
+/**
+ * What a YAML file may hold: JSON's data (maps with string keys, lists, strings, finite numbers, booleans,
+ * null), no cycles (an alias inside its own anchor) and no deeper than MAX_DEPTH. YAML 1.1 tags (`!!binary`,
+ * `!!timestamp`, `!!set`, `!!omap`) and `.inf`/`.nan` give values that do not survive the trip into a
+ * workflow's history unchanged; a cycle would make every later walk of the value recurse forever.
+ */
+function plainDataProblem(value: unknown): { path: PropertyKey[]; message: string } | undefined {
+  const ancestors = new Set<object>();
+  const walk = (v: unknown, path: PropertyKey[]): { path: PropertyKey[]; message: string } | undefined => {
+    if (v === null || typeof v === 'string' || typeof v === 'boolean') return undefined;
+    if (typeof v === 'number') {
+      return Number.isFinite(v)
+        ? undefined
+        : { path, message: `${String(v)} is not a number a runbook can use` };
+    }
+    if (typeof v !== 'object') return { path, message: `a ${typeof v} value is not allowed here` };
+    if (path.length > MAX_DEPTH) return { path, message: `nested deeper than ${MAX_DEPTH} levels` };
+    if (ancestors.has(v))
+      return { path, message: 'YAML: an alias refers to a node that contains it (a cycle)' };
+    const proto = Object.getPrototypeOf(v) as unknown;
+    if (!Array.isArray(v) && proto !== Object.prototype && proto !== null) {
+      const kind = (v as { constructor?: { name?: string } }).constructor?.name ?? 'special';
+      return {
+        path,
+        message: `a ${kind} value (a YAML 1.1 tag) is not allowed: use plain maps, lists and scalars`,
+      };
+    }
+    ancestors.add(v);
+    try {
+      const entries: [PropertyKey, unknown][] = Array.isArray(v)
+        ? v.map((item, i) => [i, item])
+        : Object.entries(v);
+      for (const [key, item] of entries) {
+        const problem = walk(item, [...path, key]);
+        if (problem) return problem;
+      }
+    } finally {
+      ancestors.delete(v);
+    }
+    return undefined;
+  };
+  return walk(value, []);
+}
+
 /** A further check of a file's parsed value; paths are into the file, as zod's are. */
 export type ValueCheck<T> = (value: T) => { path: PropertyKey[]; message: string }[];
 
@@ -57,15 +111,27 @@ export async function parseYamlFile<S extends z.ZodType>(
   schema: S,
   check?: ValueCheck<z.output<S>>,
 ): Promise<{ value: z.output<S>; text: string }> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
     throw new InvalidFileError([{ file, path: '', message: `cannot read the file (${code})` }]);
   }
+  if (bytes.length > MAX_FILE_BYTES) {
+    throw new InvalidFileError([
+      { file, path: '', message: `the file has ${bytes.length} bytes; at most ${MAX_FILE_BYTES} are read` },
+    ]);
+  }
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    throw new InvalidFileError([{ file, path: '', message: 'the file is not UTF-8 text' }]);
+  }
   const counter = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true });
+  // logLevel error: yaml's warnings (e.g. a map used as a key) would go to the process's warning channel.
+  const doc = parseDocument(text, { lineCounter: counter, prettyErrors: true, logLevel: 'error' });
   if (doc.errors.length > 0) {
     throw new InvalidFileError(
       doc.errors.map((e) => ({
@@ -76,7 +142,22 @@ export async function parseYamlFile<S extends z.ZodType>(
       })),
     );
   }
-  const result = schema.safeParse(doc.toJS());
+  let data: unknown;
+  try {
+    // Aliases are expanded here: yaml refuses an expansion past maxAliasCount (a "billion laughs" file).
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (error) {
+    throw new InvalidFileError([
+      { file, line: lineOf(doc, counter, []), path: '', message: `YAML: ${errorText(error)}` },
+    ]);
+  }
+  const shape = plainDataProblem(data);
+  if (shape) {
+    throw new InvalidFileError([
+      { file, line: lineOf(doc, counter, shape.path), path: shape.path.join('.'), message: shape.message },
+    ]);
+  }
+  const result = schema.safeParse(data);
   if (!result.success) {
     throw new InvalidFileError(
       result.error.issues.map((issue) => ({
@@ -182,7 +263,8 @@ export interface RunbookSource {
 export function runbookActivities(source: RunbookSource) {
   return {
     async loadRunbook({ runbookId }: { runbookId: string }): Promise<LoadedRunbook> {
-      if (!/^[a-z0-9][a-z0-9-]*$/.test(runbookId)) {
+      // Bounded: a longer id names no file (ENAMETOOLONG), which is "no such runbook", not a broken one.
+      if (!/^[a-z0-9][a-z0-9-]{0,199}$/.test(runbookId)) {
         throw ApplicationFailure.nonRetryable(`"${runbookId}" is not a runbook id`, 'NotFoundError');
       }
       const file = join(source.runbooksDir, `${runbookId}.yaml`);

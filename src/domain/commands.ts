@@ -5,14 +5,16 @@ import { severitySchema } from './severity.js';
 // Arguments of every human action and signal, validated the same way by the workflow, the CLI and the receiver.
 const person = z.string().trim().min(1, 'say who you are ("by")').max(100);
 const text = (what: string, max = 2000) => z.string().trim().min(1, `${what} must not be empty`).max(max);
+/** A step, task or follow-up id: bounded, since a refusal quotes it back (and a refused Signal records it). */
+const itemId = z.string().min(1).max(200);
 
 export const acknowledgeArgs = z.strictObject({ by: person });
 export const approveArgs = z.strictObject({
-  step: z.string().min(1),
+  step: itemId,
   by: person,
   reason: z.string().max(2000).optional(),
 });
-export const rejectArgs = z.strictObject({ step: z.string().min(1), by: person, reason: text('reason') });
+export const rejectArgs = z.strictObject({ step: itemId, by: person, reason: text('reason') });
 export const resolveArgs = z.strictObject({
   by: person,
   summary: z.string().max(2000).optional(),
@@ -20,7 +22,7 @@ export const resolveArgs = z.strictObject({
 });
 export const escalateArgs = z.strictObject({ by: person, reason: text('reason') });
 export const addNoteArgs = z.strictObject({ by: person, text: text('text', 4000) });
-export const completeTaskArgs = z.strictObject({ task: z.string().min(1), by: person });
+export const completeTaskArgs = z.strictObject({ task: itemId, by: person });
 
 export const submitReportArgs = z.strictObject({
   by: person,
@@ -36,7 +38,7 @@ export const addFollowUpArgs = z.strictObject({
   /** Who added it (for the timeline and the ledger); the owner is who does it. */
   by: person.optional(),
 });
-export const completeFollowUpArgs = z.strictObject({ id: z.string().min(1), by: person });
+export const completeFollowUpArgs = z.strictObject({ id: itemId, by: person });
 export const markRunbookUpdatedArgs = z.strictObject({ by: person, ref: text('ref', 500) });
 
 /** Alerts delivered to an open incident (by the receiver or a monitor). */
@@ -73,12 +75,20 @@ export type CompleteFollowUpArgs = z.infer<typeof completeFollowUpArgs>;
 export type MarkRunbookUpdatedArgs = z.infer<typeof markRunbookUpdatedArgs>;
 export type AlertsArgs = z.infer<typeof alertsArgs>;
 
-/** Parses with a schema and throws an Error whose message lists each problem (path: message). */
+const MAX_PROBLEMS = 5;
+const MAX_PROBLEM_CHARS = 200;
+const clip = (s: string) => (s.length > MAX_PROBLEM_CHARS ? `${s.slice(0, MAX_PROBLEM_CHARS)}…` : s);
+
+/**
+ * Parses with a schema and throws an Error whose message lists each problem (path: message). The message
+ * is bounded: zod quotes unknown keys and paths back, and a refused Signal keeps the message in the timeline.
+ */
 export function parseArgs<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
   const problems = result.error.issues.map((i) =>
-    i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message,
+    clip(i.path.length ? `${i.path.map(String).join('.')}: ${i.message}` : i.message),
   );
-  throw new Error(`invalid arguments: ${problems.join('; ')}`);
+  const more = problems.length > MAX_PROBLEMS ? `; and ${problems.length - MAX_PROBLEMS} more` : '';
+  throw new Error(`invalid arguments: ${problems.slice(0, MAX_PROBLEMS).join('; ')}${more}`);
 }

@@ -30,7 +30,15 @@ export const contactsSchema = z
     people: z.array(personSchema).min(1),
   })
   .superRefine((c, ctx) => {
-    const names = new Set(c.people.map((p) => p.name));
+    // A person listed twice would be found by their first entry only: the second one's targets never hear.
+    const seen = new Set<string>();
+    c.people.forEach((p, i) => {
+      if (seen.has(p.name)) {
+        ctx.addIssue({ code: 'custom', path: ['people', i, 'name'], message: `"${p.name}" is listed twice` });
+      }
+      seen.add(p.name);
+    });
+    const names = seen;
     for (const [role, def] of Object.entries(c.roles)) {
       def.people.forEach((name, i) => {
         if (!names.has(name)) {

@@ -24,6 +24,25 @@ export function claimedBy(raw: unknown): string | undefined {
     : undefined;
 }
 
+/** Unpaired UTF-16 surrogates: a string with one is no valid UTF-8, which protobuf strings must be. */
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+/**
+ * A refusal as the caller of an Update gets it: the reason, and nothing else.
+ * - Well-formed text: a refusal quotes what was sent (an unknown step, who asked), and an argument may hold
+ *   an unpaired surrogate (JSON carries one as `\ud800`). protobufjs writes short strings (under 40
+ *   characters, e.g. `unknown follow-up "\ud800" (known: FU-1)`) with an encoder of its own that passes
+ *   it on as invalid UTF-8: the core cannot decode the worker's completion, the Update never gets an
+ *   answer and the worker stops.
+ * - No stack trace: it would carry the file paths of the worker's code to whoever sent the Update.
+ */
+function asRefusal(error: unknown): Error {
+  const refusal = error instanceof Error ? error : new Error(String(error));
+  refusal.message = refusal.message.replace(LONE_SURROGATE, '\ufffd');
+  refusal.stack = '';
+  return refusal;
+}
+
 /**
  * Registers each action as an Update (validator + handler: the caller gets the verdict) and as a Signal of the
  * same name and argument, for `temporal workflow signal` and the Temporal UI.
@@ -41,7 +60,11 @@ export function registerHumanActions<N extends string>(
       (raw) => action.apply(action.validate(raw)),
       {
         validator: (raw) => {
-          action.validate(raw);
+          try {
+            action.validate(raw);
+          } catch (error) {
+            throw asRefusal(error);
+          }
         },
       },
     );

@@ -2,10 +2,10 @@ import { execFile } from 'node:child_process';
 import { afterAll, afterEach, beforeAll } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
 import pg from 'pg';
 import type { WorkflowHandle } from '@temporalio/client';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import { loadActivityDependencies, type ActivityDependencies } from '../../src/activities/index.js';
 import { loadRunbookDir } from '../../src/activities/runbooks.js';
@@ -32,6 +32,13 @@ export interface Product {
   sandbox: TestSandbox;
   namespace: string;
   taskQueue: string;
+  /** The Temporal frontend the product uses (the suite's dev server unless ProductOptions named another). */
+  temporalAddress: string;
+  /**
+   * The environment a worker of this product runs with (its settings: Temporal, task queue, the sandbox's
+   * platform and ledger), as the in-process worker gets it; for a worker started as a process of its own.
+   */
+  workerEnv: Record<string, string>;
   /** The receiver's Alertmanager webhook and its token. */
   receiverUrl: string;
   receiverToken: string;
@@ -63,17 +70,49 @@ export interface Product {
   stop(): Promise<void>;
 }
 
-export async function startProduct(): Promise<Product> {
-  const env = await devServerEnv();
+export interface ProductOptions {
+  /**
+   * 'in-process' (the default): the product's worker runs inside the test process. 'none': no worker is
+   * started; the test runs its own with `workerEnv` (test/helpers/worker-process.ts).
+   */
+  worker?: 'in-process' | 'none';
+  /** A Temporal frontend of the test's own (host:port) instead of the suite's dev server. */
+  temporalAddress?: string;
+  /** The receiver's token (Alertmanager's bearer token or basic-auth password); default: a fresh random one. */
+  receiverToken?: string;
+  /** Where the receiver logs; default: it does not log. */
+  receiverLogger?: FastifyBaseLogger;
+  /**
+   * Variables the worker's environment gets on top of the sandbox's (other database credentials, a contacts
+   * file, the variables its Slack and webhook targets name), given the sandbox's environment.
+   */
+  extraWorkerEnv?: (sandboxEnv: TestSandbox['env']) => Record<string, string>;
+}
+
+export async function startProduct(options: ProductOptions = {}): Promise<Product> {
+  const temporalAddress = options.temporalAddress ?? services().temporalAddress;
+  const env = options.temporalAddress
+    ? await TestWorkflowEnvironment.createFromExistingServer({
+        address: temporalAddress,
+        namespace: 'default',
+      })
+    : await devServerEnv();
   const sandbox = await startTestSandbox();
   const namespace = sandbox.namespace;
   const taskQueue = uniqueName('e2e');
+  const workerEnv: Record<string, string> = {
+    ...sandbox.env,
+    TEMPORAL_ADDRESS: temporalAddress,
+    TEMPORAL_NAMESPACE: 'default',
+    TEMPORAL_TASK_QUEUE: taskQueue,
+    ...options.extraWorkerEnv?.(sandbox.env),
+  };
   let deps: ActivityDependencies | undefined;
   let worker: Worker | undefined;
   let running: Promise<void> | undefined;
   let receiver: FastifyInstance | undefined;
   let control: FastifyInstance | undefined;
-  const token = uniqueName('receiver-token-0123456789');
+  const token = options.receiverToken ?? uniqueName('receiver-token-0123456789');
   const stop = async () => {
     await control?.close();
     await receiver?.close();
@@ -84,24 +123,23 @@ export async function startProduct(): Promise<Product> {
     await env.teardown();
   };
   try {
-    deps = await loadActivityDependencies({
-      ...sandbox.env,
-      TEMPORAL_ADDRESS: services().temporalAddress,
-      TEMPORAL_TASK_QUEUE: taskQueue,
-    });
-    worker = await createIncidentWorker({
-      connection: env.nativeConnection,
-      namespace: 'default',
-      taskQueue,
-      dependencies: deps,
-    });
-    running = worker.run();
+    if (options.worker !== 'none') {
+      deps = await loadActivityDependencies(workerEnv);
+      worker = await createIncidentWorker({
+        connection: env.nativeConnection,
+        namespace: 'default',
+        taskQueue,
+        dependencies: deps,
+      });
+      running = worker.run();
+    }
     const { runbooks } = await loadRunbookDir(runbooksDir, contactsFile);
     receiver = createReceiver({
       client: env.client,
       runbooks: runbooks.map((r) => r.runbook),
       token,
       taskQueue,
+      ...(options.receiverLogger ? { logger: options.receiverLogger } : {}),
     });
     await receiver.listen({ port: 0, host: '127.0.0.1' });
     control = controlApp(sandbox);
@@ -114,7 +152,7 @@ export async function startProduct(): Promise<Product> {
   const receiverUrl = `${address(receiver)}/webhooks/alertmanager`;
   const cliEnv = {
     ...process.env,
-    TEMPORAL_ADDRESS: services().temporalAddress,
+    TEMPORAL_ADDRESS: temporalAddress,
     TEMPORAL_NAMESPACE: 'default',
   };
 
@@ -127,6 +165,8 @@ export async function startProduct(): Promise<Product> {
     sandbox,
     namespace,
     taskQueue,
+    temporalAddress,
+    workerEnv,
     receiverUrl,
     receiverToken: token,
     controlUrl: address(control),
@@ -185,7 +225,7 @@ export async function startProduct(): Promise<Product> {
     async temporal(args) {
       const { stdout } = await run(
         services().temporalCli,
-        [...args, '--address', services().temporalAddress, '--namespace', 'default'],
+        [...args, '--address', temporalAddress, '--namespace', 'default'],
         { env: cliEnv },
       );
       return stdout;
@@ -218,10 +258,14 @@ export async function startProduct(): Promise<Product> {
  * The product for the tests of one file, started before them and stopped after; after each test the
  * incident of `runbook` is ended and the platform made healthy again (see Product.reset).
  */
-export function useProduct(runbook: string): () => Product {
+export function useProduct(
+  runbook: string,
+  options: ProductOptions | (() => ProductOptions) = {},
+): () => Product {
   let product: Product | undefined;
   beforeAll(async () => {
-    product = await startProduct();
+    // A function: options known only once earlier hooks ran (a dev server of the test's own).
+    product = await startProduct(typeof options === 'function' ? options() : options);
   }, 180_000);
   afterEach(() => product?.reset(runbook));
   afterAll(() => product?.stop());

@@ -203,7 +203,13 @@ export function registerIncidentHandlers(inc: Incident): void {
     try {
       alerts = parseArgs(alertsArgs, raw).alerts;
     } catch (error) {
-      if (inc.state) inc.record('rejected-attempt', `alerts refused: ${errorMessage(error)}`);
+      // Counted and recorded as a human action's refused Signal is; while the incident opens, once it is open.
+      const refuse = () => {
+        inc.ready().state.rejectedAttempts++;
+        inc.record('rejected-attempt', `alerts refused: ${errorMessage(error)}`);
+      };
+      if (inc.state) refuse();
+      else inc.earlySignals.push(refuse);
       return;
     }
     if (inc.resolveRequested || inc.state?.cancelled) {
