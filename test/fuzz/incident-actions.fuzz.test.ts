@@ -503,6 +503,28 @@ async function recorded<S extends { rejectedAttempts: number }>(
   }
 }
 
+/**
+ * Sends one batch of invalid attempts and checks what a person would see: each refused Signal counted and
+ * recorded in order, the workflow's facts unchanged, no other timeline entry.
+ */
+async function refuseBatch<
+  S extends { rejectedAttempts: number; timeline: { type: string; text: string; by: string }[] },
+>(
+  handle: WorkflowHandle,
+  read: () => Promise<S>,
+  facts: (s: S) => unknown,
+  batch: Attempt[],
+): Promise<{ after: S; signalled: number }> {
+  const before = await read();
+  const signalled = await sendAll(handle, batch);
+  const after = await recorded(read, before.rejectedAttempts + signalled.length);
+  expect(after.rejectedAttempts).toBe(before.rejectedAttempts + signalled.length);
+  expectRecorded(after.timeline, signalled);
+  expect(facts(after)).toEqual(facts(before));
+  expect(newEntries(before.timeline, after.timeline)).toEqual([]);
+  return { after, signalled: signalled.length };
+}
+
 /** Every refused Signal is the next `rejected-attempt` entry, in order, naming the action and the sender. */
 function expectRecorded(timeline: { type: string; text: string; by: string }[], signalled: Attempt[]): void {
   if (signalled.length === 0) return;
@@ -663,16 +685,10 @@ describe('a running incident under generated Updates and Signals', () => {
     const started = Date.now();
     await fc.assert(
       fc.asyncProperty(batches(attempt), async (batch) => {
-        const before = await read();
-        const signalled = await sendAll(handle, batch);
-        signals += signalled.length;
-        updates += batch.length - signalled.length;
-        const after = await recorded(read, before.rejectedAttempts + signalled.length);
-        expect(after.rejectedAttempts).toBe(before.rejectedAttempts + signalled.length);
-        expectRecorded(after.timeline, signalled);
-        expect(incidentFacts(after)).toEqual(incidentFacts(before));
-        expect(newEntries(before.timeline, after.timeline)).toEqual([]);
-        expect(after.timeline.length).toBeLessThanOrEqual(500);
+        const sent = await refuseBatch(handle, read, incidentFacts, batch);
+        signals += sent.signalled;
+        updates += batch.length - sent.signalled;
+        expect(sent.after.timeline.length).toBeLessThanOrEqual(500);
         const d = await handle.describe();
         runIds.add(d.runId);
         maxHistory = Math.max(maxHistory, d.historyLength);
@@ -792,15 +808,9 @@ describe('a post-incident report under generated Updates and Signals', () => {
     let updates = 0;
     await fc.assert(
       fc.asyncProperty(batches(attempt), async (batch) => {
-        const before = await read();
-        const signalled = await sendAll(handle, batch);
-        signals += signalled.length;
-        updates += batch.length - signalled.length;
-        const after = await recorded(read, before.rejectedAttempts + signalled.length);
-        expect(after.rejectedAttempts).toBe(before.rejectedAttempts + signalled.length);
-        expectRecorded(after.timeline, signalled);
-        expect(reportFacts(after)).toEqual(reportFacts(before));
-        expect(newEntries(before.timeline, after.timeline)).toEqual([]);
+        const { signalled } = await refuseBatch(handle, read, reportFacts, batch);
+        signals += signalled;
+        updates += batch.length - signalled;
         expect((await handle.describe()).status.name).toBe('RUNNING');
       }),
       {

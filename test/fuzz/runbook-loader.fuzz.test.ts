@@ -187,6 +187,25 @@ const isObject = (v: Json | undefined): v is Record<string, Json> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** The runbook's mutations that certainly make it invalid, each with where the problem must be reported. */
+/** A file with an unknown key (x-...) added to one of its objects: every schema is strict. */
+function unknownKey(
+  base: Record<string, Json>,
+  objects: { path: Path; value: Json }[],
+): fc.Arbitrary<FileCase> {
+  return fc
+    .tuple(
+      fc.constantFrom(...objects),
+      fc.string({ maxLength: 12 }).map((s) => `x-${s}`),
+      fc.jsonValue({ maxDepth: 2 }),
+    )
+    .map(([n, key, value]) => ({
+      what: `unknown key ${JSON.stringify(key)} in ${n.path.join('.') || '(file)'}`,
+      content: toYaml(setAt(base, [...n.path, key], value as Json)),
+      expect: 'invalid' as const,
+      field: n.path,
+    }));
+}
+
 function runbookDefects(base: Record<string, Json>): fc.Arbitrary<FileCase>[] {
   const nodes = nodesOf(base, underArgs);
   const out: fc.Arbitrary<FileCase>[] = [];
@@ -231,20 +250,7 @@ function runbookDefects(base: Record<string, Json>): fc.Arbitrary<FileCase>[] {
     );
   }
   const objects = nodes.filter((n) => isObject(n.value));
-  out.push(
-    fc
-      .tuple(
-        fc.constantFrom(...objects),
-        fc.string({ maxLength: 12 }).map((s) => `x-${s}`),
-        fc.jsonValue({ maxDepth: 2 }),
-      )
-      .map(([n, key, value]) => ({
-        what: `unknown key ${JSON.stringify(key)} in ${n.path.join('.') || '(file)'}`,
-        content: toYaml(setAt(base, [...n.path, key], value as Json)),
-        expect: 'invalid' as const,
-        field: n.path,
-      })),
-  );
+  out.push(unknownKey(base, objects));
   for (const list of ['probes', 'steps', 'tasks'] as const) {
     const items = base[list];
     if (Array.isArray(items) && items.length >= 2) {
@@ -519,18 +525,7 @@ function contactsDefects(base: Record<string, Json>): fc.Arbitrary<FileCase>[] {
       expect: 'invalid' as const,
       field: path,
     })),
-    fc
-      .tuple(
-        fc.constantFrom(...objects),
-        fc.string({ maxLength: 12 }).map((s) => `x-${s}`),
-        fc.jsonValue({ maxDepth: 2 }),
-      )
-      .map(([n, key, value]) => ({
-        what: `unknown key ${JSON.stringify(key)} in ${n.path.join('.') || '(file)'}`,
-        content: toYaml(setAt(base, [...n.path, key], value as Json)),
-        expect: 'invalid' as const,
-        field: n.path,
-      })),
+    unknownKey(base, objects),
     fc
       .tuple(fc.nat(people.length - 1), fc.nat(people.length - 1))
       .filter(([i, j]) => i !== j)

@@ -48,11 +48,6 @@ import type {
   KafkaLagMonitorInput,
   MonitorDeliveryReport,
 } from '../../src/workflows/monitor-rules.js';
-import type {
-  gmailWatchRenewalWorkflow,
-  healthMonitorWorkflow,
-  kafkaLagMonitorWorkflow,
-} from '../../src/workflows/monitors.js';
 import type { postIncidentWorkflow } from '../../src/workflows/post-incident.js';
 import { FakePlatform, retryableError } from '../helpers/fake-platform.js';
 import { registerSearchAttributes } from '../helpers/services.js';
@@ -83,6 +78,33 @@ const HOUR = 60 * MIN;
 const STORM_HISTORY_LIMIT = 120;
 /** A scenario takes a few seconds; one that takes this long hangs. */
 const SCENARIO_LIMIT_MS = 120_000;
+
+/**
+ * One monitor run started the way its Schedule starts it (the test server has no Schedules), checked to have
+ * delivered exactly `expected` (alertname status), and kept as `file`.
+ */
+async function recordMonitorRun(
+  ctx: ScenarioContext,
+  workflowType: 'healthMonitorWorkflow' | 'kafkaLagMonitorWorkflow' | 'gmailWatchRenewalWorkflow',
+  idPrefix: string,
+  input: HealthMonitorInput | KafkaLagMonitorInput | GmailWatchRenewalInput,
+  expected: string[],
+  file: string,
+  about: string,
+): Promise<void> {
+  await ctx.work({}, async () => {
+    const run = await ctx.env.client.workflow.start(workflowType, {
+      taskQueue: ctx.taskQueue,
+      workflowId: await scheduledRunId(ctx.env, idPrefix),
+      args: [input],
+    });
+    await run.result();
+    const delivered = ctx.platform.monitorAlerts.map((a) => `${a.labels.alertname} ${a.status}`);
+    if (delivered.join() !== expected.join())
+      throw new Error(`${file}: delivered ${delivered.join(', ')}, expected ${expected.join(', ')}`);
+    ctx.keep(file, run.workflowId, await runIdOf(run), about);
+  });
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Scenarios
@@ -768,7 +790,7 @@ const scenarios: Scenario[] = [
   {
     name: 'health-monitor',
     async run(ctx) {
-      const { env, platform } = ctx;
+      const { platform } = ctx;
       platform.status = { 'api-health': 'down' };
       platform.metrics = { 'channel-metrics': channelMetrics() };
       const input: HealthMonitorInput = {
@@ -785,32 +807,13 @@ const scenarios: Scenario[] = [
         repeatEveryMs: HOUR,
         everyMs: MIN,
       };
-      await ctx.work({}, async () => {
-        const monitor = await env.client.workflow.start<typeof healthMonitorWorkflow>(
-          'healthMonitorWorkflow',
-          {
-            taskQueue: ctx.taskQueue,
-            workflowId: await scheduledRunId(env, 'monitor-health'),
-            args: [input],
-          },
-        );
-        await monitor.result();
-        const delivered = platform.monitorAlerts.map((a) => `${a.labels.alertname} ${a.status}`);
-        if (delivered.join() !== 'FTEAllChannelsDown firing')
-          throw new Error(`health-monitor: delivered ${delivered.join(', ')}`);
-        ctx.keep(
-          'health-monitor.json',
-          monitor.workflowId,
-          await runIdOf(monitor),
-          'One scheduled run of the health monitor with all four probes (fte-api health, channel metrics, the database pool, the Gmail watch): fte-api health down, FTEAllChannelsDown fires and is delivered',
-        );
-      });
+      await recordMonitorRun(ctx, 'healthMonitorWorkflow', 'monitor-health', input, ['FTEAllChannelsDown firing'], 'health-monitor.json', 'One scheduled run of the health monitor with all four probes (fte-api health, channel metrics, the database pool, the Gmail watch): fte-api health down, FTEAllChannelsDown fires and is delivered');
     },
   },
   {
     name: 'kafka-lag-monitor',
     async run(ctx) {
-      const { env, platform } = ctx;
+      const { platform } = ctx;
       platform.status = { 'kafka-lag': 'down' };
       platform.metrics = { 'kafka-lag': { totalLag: 4200 } };
       const input: KafkaLagMonitorInput = {
@@ -822,32 +825,13 @@ const scenarios: Scenario[] = [
         repeatEveryMs: HOUR,
         everyMs: MIN,
       };
-      await ctx.work({}, async () => {
-        const monitor = await env.client.workflow.start<typeof kafkaLagMonitorWorkflow>(
-          'kafkaLagMonitorWorkflow',
-          {
-            taskQueue: ctx.taskQueue,
-            workflowId: await scheduledRunId(env, 'monitor-kafka-lag'),
-            args: [input],
-          },
-        );
-        await monitor.result();
-        const delivered = platform.monitorAlerts.map((a) => `${a.labels.alertname} ${a.status}`);
-        if (delivered.join() !== 'FTEAgentLatencyHigh firing')
-          throw new Error(`kafka-lag-monitor: delivered ${delivered.join(', ')}`);
-        ctx.keep(
-          'kafka-lag-monitor.json',
-          monitor.workflowId,
-          await runIdOf(monitor),
-          'One scheduled run of the Kafka lag monitor: the consumer group lags 4,200 messages (threshold 1,000), FTEAgentLatencyHigh fires and is delivered',
-        );
-      });
+      await recordMonitorRun(ctx, 'kafkaLagMonitorWorkflow', 'monitor-kafka-lag', input, ['FTEAgentLatencyHigh firing'], 'kafka-lag-monitor.json', 'One scheduled run of the Kafka lag monitor: the consumer group lags 4,200 messages (threshold 1,000), FTEAgentLatencyHigh fires and is delivered');
     },
   },
   {
     name: 'gmail-watch-renewal',
     async run(ctx) {
-      const { env, platform } = ctx;
+      const { platform } = ctx;
       // The first renewal fails (all its activity retries); the retry 15 minutes later succeeds.
       platform.onAction('renewGmailWatch', (input: ActionInput) => {
         if (!input.idempotencyKey.includes('/retry-')) throw retryableError('Gmail API: 503 backend error');
@@ -859,26 +843,7 @@ const scenarios: Scenario[] = [
         retryForMs: HOUR,
         repeatEveryMs: HOUR,
       };
-      await ctx.work({}, async () => {
-        const renewal = await env.client.workflow.start<typeof gmailWatchRenewalWorkflow>(
-          'gmailWatchRenewalWorkflow',
-          {
-            taskQueue: ctx.taskQueue,
-            workflowId: await scheduledRunId(env, 'gmail-watch-renewal'),
-            args: [input],
-          },
-        );
-        await renewal.result();
-        const delivered = platform.monitorAlerts.map((a) => `${a.labels.alertname} ${a.status}`);
-        if (delivered.join() !== 'FTEGmailChannelDown firing,FTEGmailChannelDown resolved')
-          throw new Error(`gmail-watch-renewal: delivered ${delivered.join(', ')}`);
-        ctx.keep(
-          'gmail-watch-renewal.json',
-          renewal.workflowId,
-          await runIdOf(renewal),
-          'One run of the Gmail watch renewal: the renewal fails after its activity retries, FTEGmailChannelDown fires and is delivered, a 15-minute timer, the retry succeeds, the alert resolved and delivered',
-        );
-      });
+      await recordMonitorRun(ctx, 'gmailWatchRenewalWorkflow', 'gmail-watch-renewal', input, ['FTEGmailChannelDown firing', 'FTEGmailChannelDown resolved'], 'gmail-watch-renewal.json', 'One run of the Gmail watch renewal: the renewal fails after its activity retries, FTEGmailChannelDown fires and is delivered, a 15-minute timer, the retry succeeds, the alert resolved and delivered');
     },
   },
 ];
