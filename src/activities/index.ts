@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseEnv } from '../config.js';
 import { contactsSchema } from '../domain/contacts.js';
 import { gmailActivities } from './gmail.js';
+import { withHeartbeats } from './heartbeats.js';
 import { httpActivities } from './http.js';
 import { kafkaActivities } from './kafka.js';
 import { kubernetesActivities, loadKubeConfig } from './kubernetes.js';
@@ -74,10 +75,13 @@ export async function loadActivityDependencies(
   return { env, processEnv, ledgerPool, close: () => ledgerPool.end() };
 }
 
-/** The activity registry the worker serves; names are the ones runbooks and workflows call. */
+/**
+ * The activity registry the worker serves; names are the ones runbooks and workflows call. Each heartbeats
+ * while it runs when its workflow set a heartbeat timeout (heartbeats.ts).
+ */
 export function createActivities(deps: ActivityDependencies) {
   const { env } = deps;
-  return {
+  return withHeartbeats({
     ...runbookActivities({ runbooksDir: env.RUNBOOKS_DIR, contactsFile: env.CONTACTS_FILE }),
     ...ledgerActivities({ pool: deps.ledgerPool }),
     ...notifyActivities({
@@ -105,5 +109,5 @@ export function createActivities(deps: ActivityDependencies) {
       watchUrl: env.GMAIL_WATCH_URL ?? `${env.FTE_API_URL.replace(/\/+$/, '')}/admin/gmail/watch`,
       ...(env.FTE_API_ADMIN_TOKEN ? { token: env.FTE_API_ADMIN_TOKEN } : {}),
     }),
-  };
+  });
 }

@@ -268,21 +268,38 @@ export function postgresActivities(deps: PostgresDependencies) {
 
   const postgresPing: ProbeActivity = async (input) => {
     const args = parseActivityArgs(postgresProbeArgs.postgresPing, input.args, 'postgresPing');
-    const started = performance.now();
-    try {
-      const version = await withPlatformClient(cfg, async (client) => {
+    const measure = async () => {
+      const started = performance.now();
+      const answer = await withPlatformClient(cfg, async (client) => {
         const connectedMs = performance.now() - started;
         await client.query('SELECT 1');
         const { rows } = await client.query<{ v: string }>("SELECT current_setting('server_version') AS v");
         return { connectedMs, version: rows[0]?.v ?? '' };
       });
-      const latencyMs = round(performance.now() - started);
-      const slow = latencyMs > args.slowMs;
+      return { ...answer, latencyMs: round(performance.now() - started) };
+    };
+    try {
+      let m = await measure();
+      let attempts = 1;
+      if (m.latencyMs > args.slowMs) {
+        // One slow answer may be the probing worker's own pause, not the database's: a diagnosis runs every
+        // probe at once, a worker just restarted after a crash also runs the retried ones, a node is busy.
+        // Slow means slow twice; the better answer counts.
+        const again = await measure();
+        attempts = 2;
+        if (again.latencyMs < m.latencyMs) m = again;
+      }
+      const slow = m.latencyMs > args.slowMs;
       return finding(
         input.probeId,
         slow ? 'degraded' : 'ok',
-        `PostgreSQL at ${target} answered SELECT 1 in ${Math.round(latencyMs)} ms${slow ? ` (slower than ${args.slowMs} ms)` : ''}`,
-        { latencyMs, connectMs: round(version.connectedMs), serverVersion: version.version },
+        `PostgreSQL at ${target} answered SELECT 1 in ${Math.round(m.latencyMs)} ms${slow ? ` (slower than ${args.slowMs} ms, twice)` : ''}`,
+        {
+          latencyMs: m.latencyMs,
+          connectMs: round(m.connectedMs),
+          serverVersion: m.version,
+          ...(attempts > 1 ? { attempts } : {}),
+        },
       );
     } catch (error) {
       const p = problemOf(error);

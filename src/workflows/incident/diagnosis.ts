@@ -7,11 +7,23 @@ import { renderArgs } from '../../domain/templates.js';
 import { errorMessage } from './activities.js';
 import type { Incident } from './context.js';
 
+/**
+ * Version marker: probes heartbeat (src/activities/heartbeats.ts), so a worker that dies while the incident
+ * diagnoses is noticed within PROBE_HEARTBEAT_TIMEOUT_MS and the probe retried, instead of after the probe's
+ * whole timeout. Diagnoses that ran before it replay without a heartbeat timeout.
+ */
+export const PROBE_HEARTBEAT = 'probe-heartbeat';
+export const PROBE_HEARTBEAT_TIMEOUT_MS = 10_000;
+
 async function runProbe(inc: Incident, spec: ProbeSpec): Promise<Finding> {
   const s = inc.ready().state;
   try {
+    const heartbeat = wf.patched(PROBE_HEARTBEAT)
+      ? { heartbeatTimeout: Math.min(PROBE_HEARTBEAT_TIMEOUT_MS, spec.timeout) }
+      : {};
     const probes = wf.proxyActivities<Record<string, ProbeActivity>>({
       startToCloseTimeout: spec.timeout,
+      ...heartbeat,
       scheduleToCloseTimeout: spec.timeout * (spec.retries + 1) + 5_000 * spec.retries,
       retry: {
         maximumAttempts: spec.retries + 1,

@@ -8,6 +8,14 @@ import { errorMessage } from './activities.js';
 import type { Incident } from './context.js';
 import { runProbes } from './diagnosis.js';
 
+/**
+ * Version marker: actions heartbeat (src/activities/heartbeats.ts), so a worker that dies while one runs is
+ * noticed within ACTION_HEARTBEAT_TIMEOUT_MS and another worker retries it, instead of after the step's whole
+ * timeout. Steps that ran before it replay without a heartbeat timeout.
+ */
+export const ACTION_HEARTBEAT = 'action-heartbeat';
+export const ACTION_HEARTBEAT_TIMEOUT_MS = 15_000;
+
 /** Runs a step's action once (retries per the runbook), then verifies recovery and looks again. */
 export async function runStep(inc: Incident, spec: StepSpec, st: StepState): Promise<void> {
   const s = inc.ready().state;
@@ -17,8 +25,12 @@ export async function runStep(inc: Incident, spec: StepSpec, st: StepState): Pro
   const idempotencyKey = `${inc.incidentId}/${inc.occurrence}/${spec.id}/${st.runs}`;
   try {
     const args = renderArgs(spec.args, { incidentId: inc.incidentId, scope: s.scope, findings: s.findings });
+    const heartbeat = wf.patched(ACTION_HEARTBEAT)
+      ? { heartbeatTimeout: Math.min(ACTION_HEARTBEAT_TIMEOUT_MS, spec.timeout) }
+      : {};
     const act = wf.proxyActivities<Record<string, ActionActivity>>({
       startToCloseTimeout: spec.timeout,
+      ...heartbeat,
       retry: {
         maximumAttempts: spec.retry.maxAttempts,
         initialInterval: spec.retry.initialInterval,
