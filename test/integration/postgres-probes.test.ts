@@ -1,4 +1,4 @@
-import { createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import pg from 'pg';
@@ -81,6 +81,40 @@ async function closedPort(): Promise<string> {
   return String(port);
 }
 
+/**
+ * A forwarder to the platform database that holds the n-th connection for `delays[n]` ms before connecting it
+ * (0 past the list): one slow answer, or two, on demand.
+ */
+async function slowForwarder(delays: number[]): Promise<{ url: string; close: () => Promise<void> }> {
+  const target = new URL(platform.url);
+  const sockets: Socket[] = [];
+  let n = 0;
+  const server: Server = createServer((client) => {
+    const delay = delays[n++] ?? 0;
+    client.pause();
+    sockets.push(client);
+    setTimeout(() => {
+      const upstream = connect(Number(target.port), target.hostname, () => {
+        client.pipe(upstream).pipe(client);
+        client.resume();
+      });
+      sockets.push(upstream);
+      upstream.on('error', () => client.destroy());
+      client.on('error', () => upstream.destroy());
+    }, delay);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = new URL(platform.url);
+  url.port = String((server.address() as { port: number }).port);
+  return {
+    url: url.toString(),
+    close: async () => {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
 /** A TCP server that accepts connections and never answers, like a hung database. */
 async function blackHole(): Promise<{ port: string; close: () => Promise<void> }> {
   const sockets: Socket[] = [];
@@ -106,6 +140,31 @@ describe('postgresPing', () => {
     expect(finding.summary).toMatch(/answered SELECT 1 in \d+ ms/);
     expect(finding.metrics.latencyMs).toBeGreaterThan(0);
     expect(finding.metrics.serverVersion).toMatch(/^\d+\.\d+/);
+  });
+
+  it('measures a slow answer again and stays ok when the second is fast', async () => {
+    const slow = await slowForwarder([600]);
+    try {
+      const finding = await probes({ connectionString: slow.url }).postgresPing(probeInput({ slowMs: 300 }));
+      expect(finding.status).toBe('ok');
+      expect(finding.metrics.attempts).toBe(2);
+      expect(finding.metrics.latencyMs).toBeLessThan(300);
+    } finally {
+      await slow.close();
+    }
+  });
+
+  it('is degraded when it answers slowly twice', async () => {
+    const slow = await slowForwarder([600, 600]);
+    try {
+      const finding = await probes({ connectionString: slow.url }).postgresPing(probeInput({ slowMs: 300 }));
+      expect(finding.status).toBe('degraded');
+      expect(finding.summary).toMatch(/slower than 300 ms, twice/);
+      expect(finding.metrics.attempts).toBe(2);
+      expect(finding.metrics.latencyMs).toBeGreaterThan(300);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('is down with a clear message and no password when nothing listens on the port', async () => {
