@@ -21,7 +21,7 @@ import type { incidentWorkflow } from '../../src/workflows/incident.js';
 import { postIncidentWorkflow } from '../../src/workflows/post-incident.js';
 import { FakePlatform } from '../helpers/fake-platform.js';
 import { contactsFile, runbooksDir } from '../helpers/paths.js';
-import { timeSkippingEnv, uniqueName } from '../helpers/services.js';
+import { devServerEnv, uniqueName } from '../helpers/services.js';
 import { alert, productWorker, until } from '../helpers/workflows.js';
 
 // Generated arguments for every Update and Signal of a running incident (incidentActions and the alerts
@@ -49,7 +49,10 @@ let workerStopped: Promise<never>;
 const platform = new FakePlatform();
 
 beforeAll(async () => {
-  env = await timeSkippingEnv();
+  // The dev server, not the time-skipping one: nothing here waits on a timer, and the test server's
+  // continue-as-new is not atomic (temporalio/sdk-java#1538): Signals sent while the incident continues as new
+  // were lost there, or the next run never answered a query. The real server loses none, which is what counts.
+  env = await devServerEnv();
   // The webhook is down: restart-processor waits for approval, and the runbook's manual tasks are open.
   platform.status = { webhook: 'down' };
   ({ worker, taskQueue } = await productWorker(env, platform.activities()));
