@@ -141,6 +141,11 @@ export function renderIncident(s: IncidentState, o: ShowOptions): string {
   }
   lines.push(`  waiting for: ${clean(s.waitingFor)}`);
   if (s.rejectedAttempts) lines.push(`  refused attempts: ${s.rejectedAttempts} (see the timeline)`);
+  if (s.ledgerBehind) {
+    lines.push(
+      `  ledger behind: ${s.ledgerBehind} event(s) not written yet (its database is down or slow; retrying)`,
+    );
+  }
 
   const next: string[] = [];
   if (!s.resolvedAt) {

@@ -111,6 +111,11 @@ export interface IncidentState {
   cancelled?: { by: string; at: string; reason: string };
   /** Set when the incident is a rehearsal (`incidentctl drill`); absent for real incidents. */
   drill?: DrillMark;
+  /**
+   * Ledger events written by this run but not yet in the ledger (its database is down or slow; the writes
+   * retry). Only in the status query's answer, never in history; absent when the ledger is up to date.
+   */
+  ledgerBehind?: number;
 }
 
 /** What an incident keeps from the moment it opened: the runbook and contacts it was opened with. */

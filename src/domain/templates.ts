@@ -20,8 +20,11 @@ export function renderArgs(args: Record<string, unknown>, ctx: TemplateContext):
     if (kind === 'incidentId') return ctx.incidentId;
     if (kind === 'finding' && ref) {
       const dot = ref.indexOf('.');
-      const value = dot > 0 ? ctx.findings[ref.slice(0, dot)]?.metrics[ref.slice(dot + 1)] : undefined;
-      if (value === undefined) throw new Error(`argument ${raw} has no value: probe metric not found`);
+      const probe = dot > 0 ? ref.slice(0, dot) : ref;
+      const finding = ctx.findings[probe];
+      const value = dot > 0 ? finding?.metrics[ref.slice(dot + 1)] : undefined;
+      if (value === undefined)
+        throw new Error(`argument ${raw} has no value: ${whyMissing(probe, ref, finding)}`);
       return value;
     }
     throw new Error(`unknown placeholder ${raw}`);
@@ -39,6 +42,14 @@ export function renderArgs(args: Record<string, unknown>, ctx: TemplateContext):
     return value;
   };
   return render(args) as Record<string, unknown>;
+}
+
+/** Why a finding's metric is missing, in words a person can act on: the probe could not answer, and what it said. */
+function whyMissing(probe: string, ref: string, finding: Findings[string] | undefined): string {
+  if (!finding) return `there is no ${probe} finding`;
+  // Summaries are bounded (boundFinding) before they reach workflow state.
+  if (finding.status === 'unknown') return `the ${probe} probe could not answer (${finding.summary})`;
+  return `the ${probe} finding (${finding.status}) has no metric ${ref.slice(probe.length + 1) || '(none named)'}`;
 }
 
 /** One placeholder in runbook arguments: where it is, and whether it is the whole value (which keeps its type). */

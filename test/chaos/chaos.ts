@@ -218,26 +218,8 @@ export function useChaos(
         )
         .map(({ verb, resource, name, subresource }) => ({ verb, resource, name, subresource }));
     },
-    async ledger(incidentId, occurrence) {
-      const db = new pg.Client({ connectionString: product().sandbox.env.LEDGER_DATABASE_URL });
-      await db.connect();
-      try {
-        const { rows } = await db.query<{ type: string; event_id: string }>(
-          `SELECT type, event_id FROM incident_events WHERE incident_id = $1 AND occurrence = $2
-            ORDER BY at, event_id`,
-          [incidentId, occurrence],
-        );
-        const row = await db.query<{ event_count: number }>(
-          'SELECT event_count FROM incidents WHERE incident_id = $1 AND occurrence = $2',
-          [incidentId, occurrence],
-        );
-        return {
-          events: rows.map((r) => ({ type: r.type, eventId: r.event_id })),
-          eventCount: row.rows[0]?.event_count ?? 0,
-        };
-      } finally {
-        await db.end();
-      }
+    ledger(incidentId, occurrence) {
+      return ledgerRows(product().sandbox.env.LEDGER_DATABASE_URL, incidentId, occurrence);
     },
   };
   return () => chaos;
@@ -252,6 +234,33 @@ function matchesRequest(match: RequestMatch, r: ProxiedRequest): boolean {
     (match.namespace === undefined || match.namespace === r.namespace) &&
     (match.name === undefined || match.name === r.name)
   );
+}
+
+/** The ledger's events of one occurrence of an incident (in the order they happened), and its row's event count. */
+export async function ledgerRows(
+  url: string,
+  incidentId: string,
+  occurrence: string,
+): Promise<{ events: { type: string; eventId: string }[]; eventCount: number }> {
+  const db = new pg.Client({ connectionString: url });
+  await db.connect();
+  try {
+    const { rows } = await db.query<{ type: string; event_id: string }>(
+      `SELECT type, event_id FROM incident_events WHERE incident_id = $1 AND occurrence = $2
+        ORDER BY at, event_id`,
+      [incidentId, occurrence],
+    );
+    const row = await db.query<{ event_count: number }>(
+      'SELECT event_count FROM incidents WHERE incident_id = $1 AND occurrence = $2',
+      [incidentId, occurrence],
+    );
+    return {
+      events: rows.map((r) => ({ type: r.type, eventId: r.event_id })),
+      eventCount: row.rows[0]?.event_count ?? 0,
+    };
+  } finally {
+    await db.end();
+  }
 }
 
 /** Timeline entries that appear more than once (same time, type, text and person). */

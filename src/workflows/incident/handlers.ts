@@ -225,5 +225,8 @@ export function registerIncidentHandlers(inc: Incident): void {
     inc.bufferedAlerts.push(...alerts);
     if (inc.state) inc.takeAlerts();
   });
-  wf.setHandler(incidentStatusQuery, () => inc.ready().state);
+  wf.setHandler(incidentStatusQuery, () => {
+    const state = inc.ready().state;
+    return inc.unwritten.size ? { ...state, ledgerBehind: inc.unwritten.size } : state;
+  });
 }
