@@ -145,7 +145,12 @@ describe('dependencies fail for a whole incident', () => {
         .sort(),
     ).toEqual(['restart-kafka', 'restart-postgres']);
     // The failing pager is recorded, and the ledger's backlog is visible while it is down.
-    expect(escalated.timeline.some((e) => e.type === 'notify-failed')).toBe(true);
+    const notifyFailed = escalated.timeline.filter((e) => e.type === 'notify-failed');
+    expect(notifyFailed.length).toBeGreaterThan(0);
+    for (const e of notifyFailed)
+      expect(e.text).toMatch(
+        /^notification \d+ \([a-z-]+ to [a-z-]+(, [a-z-]+)*\): \d+ of \d+ deliveries failed$/,
+      );
     expect(pager.received.length).toBeGreaterThan(0);
     expect(escalated.ledgerBehind).toBeGreaterThan(0);
     const shown = await p.incidentctl(['show', p.incidentId(RUNBOOK)]);

@@ -119,7 +119,7 @@ export class Incident {
         (error: unknown) => {
           this.record(
             'ledger-failed',
-            `could not write "${event.type}" to the incident ledger: ${errorMessage(error)}`,
+            `could not write "${event.type}" (event ${event.eventId}) to the incident ledger: ${errorMessage(error)}`,
           );
         },
       ),
@@ -155,6 +155,9 @@ export class Incident {
   ): void {
     const s = this.ready().state;
     s.pagedRoles = [...new Set([...(s.pagedRoles ?? []), ...roles])];
+    const n = ++this.notifySeq;
+    // Named by its number and recipients, so two notifications that fail alike are two entries a person can tell apart.
+    const which = `notification ${n} (${kind} to ${roles.join(', ') || 'nobody'})`;
     this.pending.push(
       wf.CancellationScope.nonCancellable(() =>
         notifier.notify({
@@ -166,19 +169,17 @@ export class Incident {
           text,
           ...extra,
           ...(s.drill ? { drill: s.drill } : {}),
-          idempotencyKey: `${wf.workflowInfo().runId}/notify/${++this.notifySeq}`,
+          idempotencyKey: `${wf.workflowInfo().runId}/notify/${n}`,
         }),
       )
         .then((r) => {
           if (r.failed > 0)
             this.record(
               'notify-failed',
-              `${r.failed} of ${r.delivered + r.failed} notifications (${kind}) failed`,
+              `${which}: ${r.failed} of ${r.delivered + r.failed} deliveries failed`,
             );
         })
-        .catch((error: unknown) =>
-          this.record('notify-failed', `notification (${kind}) failed: ${errorMessage(error)}`),
-        ),
+        .catch((error: unknown) => this.record('notify-failed', `${which} failed: ${errorMessage(error)}`)),
     );
   }
 
