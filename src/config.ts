@@ -97,3 +97,16 @@ export const workerDeploymentEnvSchema = z
   });
 
 export type WorkerDeploymentEnv = z.output<typeof workerDeploymentEnvSchema>;
+
+/**
+ * The worker's own endpoints: health and readiness (WORKER_HEALTH_PORT; off when unset, so several workers
+ * can share a machine) and the Temporal SDK's metrics in Prometheus format (TEMPORAL_METRICS_ADDRESS,
+ * host:port; off when unset). Both listen on loopback unless told otherwise: a container sets 0.0.0.0.
+ */
+export const workerEndpointsEnvSchema = z.object({
+  WORKER_HEALTH_PORT: z.preprocess(unsetIfEmpty, z.coerce.number().int().min(0).max(65_535).optional()),
+  WORKER_HEALTH_HOST: z.string().min(1).default('127.0.0.1'),
+  TEMPORAL_METRICS_ADDRESS: z.preprocess(unsetIfEmpty, hostPort.optional()),
+});
+
+export type WorkerEndpointsEnv = z.output<typeof workerEndpointsEnvSchema>;

@@ -1,10 +1,11 @@
 import { pathToFileURL } from 'node:url';
-import { Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { Runtime, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { connectWorker, loadTemporalSettings } from './temporal.js';
 import { createActivities, loadActivityDependencies, type ActivityDependencies } from './activities/index.js';
-import { ConfigError, parseEnv, workerDeploymentEnvSchema } from './config.js';
+import { ConfigError, parseEnv, workerDeploymentEnvSchema, workerEndpointsEnvSchema } from './config.js';
 import { InvalidFileError } from './activities/runbooks.js';
 import { loadWorkflowBundle, workflowsPath } from './workflow-bundle.js';
+import { temporalPollerCheck, workerHealthApp } from './worker-health.js';
 
 export { workflowsPath };
 
@@ -76,8 +77,15 @@ export async function createIncidentWorker(options: IncidentWorkerOptions): Prom
 }
 
 async function main(): Promise<void> {
+  const endpoints = parseEnv(workerEndpointsEnvSchema);
   const settings = await loadTemporalSettings();
   const deployment = loadWorkerDeploymentSettings();
+  if (endpoints.TEMPORAL_METRICS_ADDRESS) {
+    // Before any connection: the SDK's runtime is created once, with its telemetry.
+    Runtime.install({
+      telemetryOptions: { metrics: { prometheus: { bindAddress: endpoints.TEMPORAL_METRICS_ADDRESS } } },
+    });
+  }
   const workflows = await loadWorkflowBundle(deployment.bundleFile);
   const connection = await connectWorker(settings);
   const dependencies = await loadActivityDependencies();
@@ -93,9 +101,31 @@ async function main(): Promise<void> {
     `worker: polling task queue ${settings.taskQueue} on ${settings.address} (${settings.namespace}) as ` +
       `${describeDeployment(deployment)}; workflows ${workflows.source} (code sha256 ${workflows.digest.slice(0, 12)})`,
   );
+  const health =
+    endpoints.WORKER_HEALTH_PORT === undefined
+      ? undefined
+      : workerHealthApp({
+          state: () => worker.getState(),
+          check: temporalPollerCheck({
+            connection,
+            namespace: settings.namespace,
+            taskQueue: settings.taskQueue,
+            identity: worker.options.identity,
+          }),
+        });
+  if (health) {
+    await health.listen({ host: endpoints.WORKER_HEALTH_HOST, port: endpoints.WORKER_HEALTH_PORT });
+    console.log(
+      `worker: /healthz and /readyz on ${endpoints.WORKER_HEALTH_HOST}:${endpoints.WORKER_HEALTH_PORT}`,
+    );
+  }
+  if (endpoints.TEMPORAL_METRICS_ADDRESS) {
+    console.log(`worker: Temporal SDK metrics on http://${endpoints.TEMPORAL_METRICS_ADDRESS}/metrics`);
+  }
   try {
     await worker.run();
   } finally {
+    await health?.close();
     await dependencies.close();
     await connection.close();
   }
