@@ -2,7 +2,14 @@ import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { incidentStatuses } from '../domain/incident.js';
 import { severitySchema } from '../domain/severity.js';
-import { AwaitingApproval, IncidentRunbook, IncidentSeverity, IncidentStatus } from '../workflows/api.js';
+import proto from '@temporalio/proto';
+import {
+  AwaitingApproval,
+  IncidentRunbook,
+  IncidentSeverity,
+  IncidentStatus,
+  ReportStatus,
+} from '../workflows/api.js';
 import type { IncidentOutcome } from '../workflows/incident.js';
 import { withTemporalDeadline } from './receiver-temporal.js';
 
@@ -113,6 +120,19 @@ export function createReceiverMetrics(options: ReceiverMetricsOptions): Receiver
     registers,
   });
 
+  const pollers = new Gauge({
+    name: 'incident_task_queue_pollers',
+    help: 'Workers polling the incident task queue at the last look, by task type (0: nothing runs incidents)',
+    labelNames: ['type'] as const,
+    registers,
+  });
+  const reports = new Gauge({
+    name: 'incident_reports',
+    help: 'Post-incident reports not yet completed, by search attribute ReportStatus (Pending, Overdue, Submitted)',
+    labelNames: ['status'] as const,
+    registers,
+  });
+
   const { client, taskQueue, cacheMs, timeoutMs } = options;
   const baseQuery = `WorkflowType = 'incidentWorkflow' AND TaskQueue = ${quote(taskQueue)}`;
   const since = (options.since ?? new Date()).getTime();
@@ -148,6 +168,32 @@ export function createReceiverMetrics(options: ReceiverMetricsOptions): Receiver
     }
   }
 
+  async function readPollers(): Promise<void> {
+    const { TaskQueueType } = proto.temporal.api.enums.v1;
+    const types = [
+      ['workflow', TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW],
+      ['activity', TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY],
+    ] as const;
+    for (const [type, taskQueueType] of types) {
+      const answer = await client.workflowService.describeTaskQueue({
+        namespace: client.options.namespace,
+        taskQueue: { name: taskQueue },
+        taskQueueType,
+      });
+      pollers.set({ type }, answer.pollers?.length ?? 0);
+    }
+  }
+
+  async function readReports(): Promise<void> {
+    const running = await list(
+      `WorkflowType = 'postIncidentWorkflow' AND TaskQueue = ${quote(taskQueue)} AND ExecutionStatus = 'Running'`,
+    );
+    reports.reset();
+    for (const status of ['Pending', 'Overdue', 'Submitted']) reports.set({ status }, 0);
+    for (const info of running)
+      reports.inc({ status: info.typedSearchAttributes.get(ReportStatus) ?? 'Pending' });
+  }
+
   async function observeCompletedIncidents(startedAt: number): Promise<void> {
     const from = new Date(closedFrom).toISOString();
     const completed = await list(`${baseQuery} AND ExecutionStatus = 'Completed' AND CloseTime >= '${from}'`);
@@ -173,6 +219,8 @@ export function createReceiverMetrics(options: ReceiverMetricsOptions): Receiver
     try {
       await withTemporalDeadline(client, timeoutMs, async () => {
         await readOpenIncidents();
+        await readReports();
+        await readPollers();
         await observeCompletedIncidents(startedAt);
       });
       visibilityUp.set(1);

@@ -3,9 +3,20 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { incidentWorkflowId } from '../../src/domain/incident-key.js';
 import type { IncidentState } from '../../src/domain/incident.js';
 import { incidentActions, incidentStatusQuery } from '../../src/workflows/api.js';
+import { postIncidentWorkflow } from '../../src/workflows/post-incident.js';
 import { uniqueName } from '../helpers/services.js';
 import { until } from '../helpers/workflows.js';
-import { amAlert, amPayload, basic, post, sample, scrape, startHarness, type Harness } from './harness.js';
+import {
+  amAlert,
+  amPayload,
+  basic,
+  listeningReceiver,
+  post,
+  sample,
+  scrape,
+  startHarness,
+  type Harness,
+} from './harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -261,6 +272,9 @@ describe('health and metrics', () => {
           expect(sample(text, 'incident_open', { severity: 'P2', status: 'Investigating' })).toBe(0);
           expect(sample(text, 'incident_steps_awaiting_approval', { runbook: 'all-channels-down' })).toBe(1);
           expect(sample(text, 'incident_receiver_visibility_up')).toBe(1);
+          // The harness's worker polls the queue.
+          expect(sample(text, 'incident_task_queue_pollers', { type: 'workflow' })).toBeGreaterThanOrEqual(1);
+          expect(sample(text, 'incident_task_queue_pollers', { type: 'activity' })).toBeGreaterThanOrEqual(1);
         },
         { timeout: 30_000, interval: 250 },
       );
@@ -297,6 +311,49 @@ describe('health and metrics', () => {
       // Observed once, however often it is scraped.
       const again = await scrape(m.url);
       expect(sample(again, 'incident_time_to_resolve_seconds_count', { severity: 'P3' })).toBe(1);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('says when no worker polls its task queue, and counts overdue reports', async () => {
+    const m = await startHarness();
+    try {
+      // A report whose incident resolved 25 hours ago is overdue at once.
+      await m.env.client.workflow.start(postIncidentWorkflow, {
+        taskQueue: m.taskQueue,
+        workflowId: uniqueName('post-incident-metrics'),
+        args: [
+          {
+            incidentId: 'incident-all-channels-down--metrics',
+            occurrence: 'metrics-occurrence',
+            title: 'All channels down',
+            severity: 'P1',
+            runbookId: 'all-channels-down',
+            team: 'platform',
+            resolvedAt: new Date(Date.now() - 25 * 3_600_000).toISOString(),
+            reportOwner: 'alice',
+            runbookUpdateRequired: false,
+          },
+        ],
+      });
+      await vi.waitFor(
+        async () => {
+          const text = await scrape(m.url);
+          expect(sample(text, 'incident_reports', { status: 'Overdue' })).toBe(1);
+          expect(sample(text, 'incident_reports', { status: 'Pending' })).toBe(0);
+        },
+        { timeout: 30_000, interval: 250 },
+      );
+      // A receiver whose task queue no worker polls says so.
+      const lonely = await listeningReceiver(m.env.client, uniqueName('no-worker'), { metricsCacheMs: 0 });
+      try {
+        const text = await scrape(lonely.url);
+        expect(sample(text, 'incident_task_queue_pollers', { type: 'workflow' })).toBe(0);
+        expect(sample(text, 'incident_task_queue_pollers', { type: 'activity' })).toBe(0);
+      } finally {
+        await lonely.app.close();
+      }
     } finally {
       await m.close();
     }
