@@ -18,6 +18,7 @@ tools:
 	bash scripts/temporal.sh install
 	bash scripts/temporal-test-server.sh install
 	bash scripts/kube.sh install
+	bash scripts/prometheus-tools.sh install
 
 services-up: tools
 	bash scripts/postgres.sh start
