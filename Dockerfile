@@ -2,7 +2,7 @@
 # Versioning (docs/upgrades.md):
 #   docker build --build-arg BUILD_ID="$(bash scripts/build-id.sh)" -t fte-incident-response:"$(bash scripts/build-id.sh)" .
 # Without BUILD_ID the worker is unversioned unless TEMPORAL_BUILD_ID is set where it runs.
-FROM node:20-bookworm-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -11,7 +11,7 @@ COPY src ./src
 # Compiles to dist/ and writes the workflow bundle the worker runs, dist/workflows.bundle.js.
 RUN npm run build
 
-FROM node:20-bookworm-slim
+FROM node:24-bookworm-slim
 ARG BUILD_ID=
 WORKDIR /app
 ENV NODE_ENV=production

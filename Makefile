@@ -1,5 +1,14 @@
 .PHONY: start test deps tools services-up services-down check build clean
 
+# Everything runs on Node 24 LTS: the machine's Node when it is 24 or newer, else the official binary from
+# PyPI installed into .tools/node (scripts/node.sh). CI also runs the unit and workflow tests on the
+# machine's older Node while package.json's engines allow it.
+NODE_BIN := $(shell bash scripts/node.sh bin)
+ifeq ($(NODE_BIN),)
+$(error scripts/node.sh could not provide Node 24; run it by hand to see why)
+endif
+export PATH := $(NODE_BIN):$(PATH)
+
 # Run the product: Temporal dev server (UI on http://127.0.0.1:8233) and the worker. Ctrl-C stops it.
 start:
 	bash scripts/start.sh
