@@ -67,7 +67,8 @@ const REASONS: Record<number, string> = {
   504: 'Timeout',
 };
 
-function matches(match: RequestMatch, info: RequestInfo): boolean {
+/** Whether a request is one a fault (or a test's hook) applies to. */
+export function matches(match: RequestMatch, info: RequestInfo): boolean {
   const verbs = match.verb === undefined ? undefined : [match.verb].flat();
   return (
     (!verbs || verbs.includes(info.verb)) &&

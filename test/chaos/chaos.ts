@@ -6,7 +6,7 @@ import pg from 'pg';
 import proto from '@temporalio/proto';
 import type { IncidentState } from '../../src/domain/incident.js';
 import type { ProxiedRequest } from '../../src/sandbox/api-proxy.js';
-import type { RequestMatch } from '../../src/sandbox/request-faults.js';
+import { matches, type RequestMatch } from '../../src/sandbox/request-faults.js';
 import { useProduct, type Product, type ProductOptions } from '../e2e/harness.js';
 import { prebuiltWorkflowBundle, startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
 
@@ -134,7 +134,7 @@ export function useChaos(
       });
       proxy.beforeRequest(match, () => {
         // The record of the request held here: the last one matching, made just before this hook ran.
-        seen = proxy.requests.filter((r) => matchesRequest(match, r)).at(-1);
+        seen = proxy.requests.filter((r) => matches(match, r)).at(-1);
         target.freeze();
         done();
       });
@@ -223,17 +223,6 @@ export function useChaos(
     },
   };
   return () => chaos;
-}
-
-function matchesRequest(match: RequestMatch, r: ProxiedRequest): boolean {
-  const verbs = match.verb === undefined ? undefined : [match.verb].flat();
-  return (
-    (!verbs || verbs.includes(r.verb)) &&
-    (match.resource === undefined || match.resource === r.resource) &&
-    (match.subresource === undefined || match.subresource === r.subresource) &&
-    (match.namespace === undefined || match.namespace === r.namespace) &&
-    (match.name === undefined || match.name === r.name)
-  );
 }
 
 /** The ledger's events of one occurrence of an incident (in the order they happened), and its row's event count. */

@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { projectRoot } from '../helpers/paths.js';
 import { uniqueName } from '../helpers/services.js';
 import { useChaos } from './chaos.js';
 import { ALERT, approve, breakPlatform, finish, postgres, runbook } from './incident.js';
+import { freePortTriple } from '../helpers/ports.js';
 
 // The Temporal dev server stops in the middle of an incident and starts again on the same data (its SQLite
 // file), as after a restart or a crash of the server: the worker process and the receiver carry on by
@@ -15,21 +15,6 @@ import { ALERT, approve, breakPlatform, finish, postgres, runbook } from './inci
 
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** A port whose two neighbours (the dev server's HTTP and metrics ports) are free as well. */
-async function freePortTriple(): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = createServer()
-        .once('error', () => resolve(false))
-        .listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let i = 0; i < 20; i++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
-    if ((await free(base)) && (await free(base + 1)) && (await free(base + 2))) return base;
-  }
-  throw new Error('no free port triple found');
-}
 
 const dataDir = `.data/temporal-chaos-test/${uniqueName('run')}`;
 let port = 0;

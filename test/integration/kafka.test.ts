@@ -12,6 +12,7 @@ import {
 } from '../../src/sandbox/platform-data.js';
 import { projectRoot } from '../helpers/paths.js';
 import { services, uniqueName } from '../helpers/services.js';
+import { freePort } from '../helpers/ports.js';
 
 // The Kafka probes against the suite's real broker; lag is checked against Kafka's own command-line tool.
 
@@ -81,14 +82,6 @@ afterAll(async () => {
   for (const s of sockets) s.destroy();
   await new Promise((resolve) => hole.close(resolve));
 });
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
 describe('kafkaCluster', () => {
   it('is ok with the brokers and a reachable controller', async () => {
     const f = await probes().kafkaCluster(probeInput());
@@ -106,7 +99,7 @@ describe('kafkaCluster', () => {
   });
 
   it('is down, without the SASL password, when no broker listens', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const secret = 'Sasl-Pw-3e3e9a01';
     const f = await probes({
       brokers: [`127.0.0.1:${port}`],
@@ -187,7 +180,7 @@ describe('kafkaConsumerLag', () => {
   });
 
   it('is unknown, with a clear message, when Kafka cannot be reached', async () => {
-    const port = await closedPort();
+    const port = await freePort();
     const f = await probes({ brokers: [`127.0.0.1:${port}`] }).kafkaConsumerLag(
       probeInput({ group, threshold: 10 }),
     );

@@ -6,6 +6,7 @@ import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { TcpProxy, type TcpProxyOptions } from '../../src/sandbox/tcp-proxy.js';
 import { services } from '../helpers/services.js';
+import { freePort } from '../helpers/ports.js';
 
 // The sandbox's cuttable proxy: against small local servers, then with a pg client against the suite's
 // PostgreSQL.
@@ -62,14 +63,6 @@ async function until(condition: () => boolean, what: string, ms = 3000): Promise
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(10);
   }
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
 }
 
 afterEach(async () => {

@@ -1,25 +1,17 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useProduct } from '../e2e/harness.js';
 import { prebuiltWorkflowBundle, startWorkerProcess, type WorkerProcess } from '../helpers/worker-process.js';
 import { until } from '../helpers/workflows.js';
+import { freePort } from '../helpers/ports.js';
 
 // The worker process as a supervisor sees it: /healthz and /readyz on WORKER_HEALTH_PORT (ready once Temporal
 // lists it as a poller of its task queue) and the Temporal SDK's own metrics in Prometheus format on
 // TEMPORAL_METRICS_ADDRESS; SIGTERM stops it cleanly.
 
 const product = useProduct('all-channels-down', { worker: 'none' });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 let dir = '';
 let worker: WorkerProcess | undefined;

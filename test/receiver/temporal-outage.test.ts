@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -13,23 +12,9 @@ import { projectRoot } from '../helpers/paths.js';
 import { uniqueName } from '../helpers/services.js';
 import { productWorker, until } from '../helpers/workflows.js';
 import { amAlert, amPayload, listeningReceiver, post, sample, scrape, type Answer } from './harness.js';
+import { freePortTriple } from '../helpers/ports.js';
 
 const run = promisify(execFile);
-
-/** A port whose two neighbours (the dev server's HTTP and metrics ports) are free as well. */
-async function freePortTriple(): Promise<number> {
-  const free = (port: number) =>
-    new Promise<boolean>((resolve) => {
-      const s = createServer()
-        .once('error', () => resolve(false))
-        .listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
-    });
-  for (let i = 0; i < 20; i++) {
-    const base = 20_000 + Math.floor(Math.random() * 40_000);
-    if ((await free(base)) && (await free(base + 1)) && (await free(base + 2))) return base;
-  }
-  throw new Error('no free port triple found');
-}
 
 // A throwaway Temporal dev server of its own: this file stops and restarts it, never the shared one.
 const dataDir = `.data/temporal-receiver-test/${uniqueName('run')}`;
