@@ -26,4 +26,9 @@ COPY migrations ./migrations
 COPY bin ./bin
 COPY src ./src
 USER node
+# The worker's health endpoint (docs/operations.md); a receiver container overrides the check (compose does).
+ENV WORKER_HEALTH_HOST=0.0.0.0 WORKER_HEALTH_PORT=8081
+EXPOSE 8081 8088
+HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=4 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:8081/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 CMD ["node", "dist/worker.js"]

@@ -24,6 +24,10 @@ const composeSchema = z.object({
       command: z.union([z.string(), z.array(z.string())]).optional(),
       depends_on: z.record(z.string(), z.object({ condition: z.string() })).optional(),
       volumes: z.array(z.string()).optional(),
+      ports: z.array(z.string()).optional(),
+      environment: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
+      healthcheck: z.object({ test: z.array(z.string()) }).optional(),
+      restart: z.string().optional(),
     }),
   ),
   volumes: z.record(z.string(), z.unknown()).optional(),
@@ -61,6 +65,34 @@ describe('deployment files', () => {
         );
       }
     }
+  });
+
+  it("docker-compose.yml binds to loopback, health-checks what runs, applies the schedules, runs the tests' Kafka", async () => {
+    const compose = composeSchema.parse(parse(await readFile(`${projectRoot}docker-compose.yml`, 'utf8')));
+    for (const [name, service] of Object.entries(compose.services)) {
+      for (const port of service.ports ?? []) {
+        // host:hostPort:containerPort, the host loopback unless a variable says otherwise (default loopback).
+        expect(port, `${name} publishes ${port}`).toMatch(
+          /^(127\.0\.0\.1|\$\{[A-Z_]+:-127\.0\.0\.1\}):\d+:\d+$/,
+        );
+      }
+      if (service.restart === 'no') continue;
+      expect(service.healthcheck?.test.length, `${name} has a health check`).toBeGreaterThan(0);
+    }
+    // The worker and the receiver are healthy when their own readiness says so, on the port they listen on.
+    expect(compose.services.worker?.healthcheck?.test.join(' ')).toContain(
+      `127.0.0.1:${compose.services.worker?.environment?.WORKER_HEALTH_PORT}/readyz`,
+    );
+    expect(compose.services.receiver?.healthcheck?.test.join(' ')).toContain('127.0.0.1:8088/readyz');
+    // The monitors' schedules are applied once Temporal is healthy.
+    const schedules = Object.values(compose.services).find((sv) =>
+      [sv.command].flat().join(' ').includes('schedules apply'),
+    );
+    expect(schedules?.depends_on?.temporal?.condition).toBe('service_healthy');
+    // The Kafka the tests run.
+    const pom = await readFile(`${projectRoot}scripts/kafka-pom.xml`, 'utf8');
+    const version = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1];
+    expect(compose.services.kafka?.image).toBe(`apache/kafka:${version}`);
   });
 
   it('the Dockerfile copies only paths that exist', async () => {
