@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 
 /** Turns a zod error over an env object into one line per bad variable, naming the variable. */
@@ -19,6 +20,19 @@ export function parseEnv<S extends z.ZodType>(schema: S, env: NodeJS.ProcessEnv 
   if (!result.success) throw new ConfigError(describeEnvError(result.error));
   return result.data;
 }
+
+/** Reads a file a variable names; a ConfigError names the variable and the path, never the content. */
+export async function readConfigFile(variable: string, path: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(`Invalid configuration:\n  ${variable}: cannot read file ${path} (${code})`);
+  }
+}
+
+// An empty value (e.g. `ENV TEMPORAL_BUILD_ID=${BUILD_ID}` with no build argument) means "not set".
+export const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
 
 const hostPort = z.string().regex(/^[A-Za-z0-9.\-[\]:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7233');
 
@@ -56,9 +70,6 @@ export const temporalEnvSchema = z
   });
 
 export type TemporalEnv = z.output<typeof temporalEnvSchema>;
-
-// An empty value (e.g. `ENV TEMPORAL_BUILD_ID=${BUILD_ID}` with no build argument) means "not set".
-const unsetIfEmpty = (value: unknown) => (value === '' ? undefined : value);
 
 /**
  * The worker's Worker Deployment settings (docs/upgrades.md). Versioning is on when a build id is given,

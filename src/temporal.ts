@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
 import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
-import { ConfigError, parseEnv, temporalEnvSchema, type TemporalEnv } from './config.js';
+import { parseEnv, readConfigFile, temporalEnvSchema, type TemporalEnv } from './config.js';
 
 export interface TemporalSettings {
   address: string;
@@ -14,15 +13,6 @@ export interface TemporalSettings {
     serverNameOverride?: string;
   };
   apiKey?: string;
-}
-
-async function readConfigFile(variable: string, path: string): Promise<Buffer> {
-  try {
-    return await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
-    throw new ConfigError(`Invalid configuration:\n  ${variable}: cannot read file ${path} (${code})`);
-  }
 }
 
 /** Resolves plain, mTLS or API-key connection settings from the environment. */

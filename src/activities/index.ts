@@ -6,7 +6,8 @@ import { contactsSchema } from '../domain/contacts.js';
 import { gmailActivities } from './gmail.js';
 import { withHeartbeats } from './heartbeats.js';
 import { httpActivities } from './http.js';
-import { kafkaActivities } from './kafka.js';
+import { kafkaActivities, type KafkaDependencies } from './kafka.js';
+import { checkKafkaEnv, kafkaDependencies, kafkaEnvShape } from './kafka-env.js';
 import { kubernetesActivities, loadKubeConfig } from './kubernetes.js';
 import { applyMigrations, ledgerActivities } from './ledger.js';
 import { lazyTemporalClient, monitorActivities } from './monitor.js';
@@ -17,32 +18,25 @@ import { parseYamlFile, runbookActivities } from './runbooks.js';
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
 const url = z.url();
-const list = z
-  .string()
-  .transform((s) =>
-    s
-      .split(',')
-      .map((x) => x.trim())
-      .filter(Boolean),
-  )
-  .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port[,host:port…]')).min(1));
 
 /** Where the worker finds the platform it protects and its own ledger; one schema, errors name the variable. */
-export const activityEnvSchema = z.object({
-  RUNBOOKS_DIR: z.string().min(1).default(`${root}runbooks`),
-  CONTACTS_FILE: z.string().min(1).default(`${root}config/contacts.yaml`),
-  LEDGER_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL'),
-  PLATFORM_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL'),
-  KAFKA_BROKERS: list,
-  KUBECONFIG: z.string().min(1).optional(),
-  FTE_API_URL: url.default('http://127.0.0.1:8000'),
-  FTE_API_ADMIN_TOKEN: z.string().min(1).optional(),
-  GMAIL_WATCH_URL: url.optional(),
-  OPENAI_STATUS_URL: url.default('https://status.openai.com'),
-  TWILIO_STATUS_URL: url.default('https://status.twilio.com'),
-  TEMPORAL_UI_URL: url.default('http://127.0.0.1:8233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-});
+export const activityEnvSchema = z
+  .object({
+    RUNBOOKS_DIR: z.string().min(1).default(`${root}runbooks`),
+    CONTACTS_FILE: z.string().min(1).default(`${root}config/contacts.yaml`),
+    LEDGER_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL'),
+    PLATFORM_DATABASE_URL: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL'),
+    ...kafkaEnvShape,
+    KUBECONFIG: z.string().min(1).optional(),
+    FTE_API_URL: url.default('http://127.0.0.1:8000'),
+    FTE_API_ADMIN_TOKEN: z.string().min(1).optional(),
+    GMAIL_WATCH_URL: url.optional(),
+    OPENAI_STATUS_URL: url.default('https://status.openai.com'),
+    TWILIO_STATUS_URL: url.default('https://status.twilio.com'),
+    TEMPORAL_UI_URL: url.default('http://127.0.0.1:8233'),
+    TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  })
+  .superRefine(checkKafkaEnv);
 export type ActivityEnv = z.output<typeof activityEnvSchema>;
 
 /** Everything activities need from the outside world, created once per worker process. */
@@ -50,6 +44,8 @@ export interface ActivityDependencies {
   env: ActivityEnv;
   processEnv: NodeJS.ProcessEnv;
   ledgerPool: pg.Pool;
+  /** Brokers, TLS and SASL of the platform's Kafka, with the files the variables name already read. */
+  kafka: KafkaDependencies;
   close(): Promise<void>;
 }
 
@@ -58,6 +54,7 @@ export async function loadActivityDependencies(
   processEnv: NodeJS.ProcessEnv = process.env,
 ): Promise<ActivityDependencies> {
   const env = parseEnv(activityEnvSchema, processEnv);
+  const kafka = await kafkaDependencies(env);
   const ledgerPool = new pg.Pool({
     connectionString: env.LEDGER_DATABASE_URL,
     max: 5,
@@ -72,7 +69,7 @@ export async function loadActivityDependencies(
     await ledgerPool.end();
     throw error;
   }
-  return { env, processEnv, ledgerPool, close: () => ledgerPool.end() };
+  return { env, processEnv, ledgerPool, kafka, close: () => ledgerPool.end() };
 }
 
 /**
@@ -95,7 +92,7 @@ export function createActivities(deps: ActivityDependencies) {
       platformDb: { connectionString: env.PLATFORM_DATABASE_URL },
       ledgerPool: deps.ledgerPool,
     }),
-    ...kafkaActivities({ brokers: env.KAFKA_BROKERS }),
+    ...kafkaActivities(deps.kafka),
     ...httpActivities({
       apiBaseUrl: env.FTE_API_URL,
       statusPages: { openai: env.OPENAI_STATUS_URL, twilio: env.TWILIO_STATUS_URL },

@@ -14,7 +14,18 @@ export const kafkaConfigSchema = z.object({
   clientId: z.string().min(1).default('fte-incident-response'),
   connectionTimeoutMs: z.number().int().positive().default(3000),
   requestTimeoutMs: z.number().int().positive().default(5000),
-  ssl: z.boolean().default(false),
+  // true: TLS verified against Node's trusted CAs; an object: PEM texts (ca replaces Node's CAs). Certificate
+  // verification cannot be turned off.
+  ssl: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        ca: z.string().min(1).optional(),
+        cert: z.string().min(1).optional(),
+        key: z.string().min(1).optional(),
+      }),
+    ])
+    .default(false),
   sasl: z
     .object({
       mechanism: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']),
@@ -67,17 +78,90 @@ async function withAdmin<T>(
   }
 }
 
-/** kafkajs wraps the cause (e.g. ECONNREFUSED) in retry errors; the innermost message says the most. */
-export function describeKafkaError(error: unknown): { kind: ErrorKind; message: string } {
+// Node's codes for a broker certificate that does not verify: no trusted issuer, or not valid now or here.
+const UNTRUSTED_CERTIFICATE = new Set([
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'CERT_UNTRUSTED',
+]);
+const INVALID_CERTIFICATE = new Set([
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/** What went wrong, when the worker's own Kafka settings (credentials, TLS) are the likely cause. */
+export type KafkaSetupProblem = 'authentication' | 'tls';
+
+/** The cause of a misconfigured connection, said plainly; undefined for any other error. */
+function setupProblem(
+  chain: { name?: unknown; code?: unknown; type?: unknown; message: string }[],
+): { problem: KafkaSetupProblem; kind: ErrorKind; message: string } | undefined {
+  const sasl = chain.find((e) => e.name === 'KafkaJSSASLAuthenticationError');
+  if (sasl) return { problem: 'authentication', kind: 'ForbiddenError', message: sasl.message };
+  if (chain.some((e) => e.type === 'ILLEGAL_SASL_STATE')) {
+    return {
+      problem: 'authentication',
+      kind: 'ForbiddenError',
+      message: 'SASL authentication failed: the listener does not use SASL (ILLEGAL_SASL_STATE)',
+    };
+  }
+  const certificate = chain.find(
+    (e) =>
+      typeof e.code === 'string' && (UNTRUSTED_CERTIFICATE.has(e.code) || INVALID_CERTIFICATE.has(e.code)),
+  );
+  if (certificate) {
+    const why = certificate.message.replace(/^Connection error: /, '');
+    return {
+      problem: 'tls',
+      kind: 'PreconditionFailedError',
+      message: UNTRUSTED_CERTIFICATE.has(String(certificate.code))
+        ? `TLS: the broker's certificate is not trusted (${why}); KAFKA_SSL_CA_FILE names the CA to trust`
+        : `TLS: the broker's certificate is not valid (${why})`,
+    };
+  }
+  // The broker ends the handshake with an alert; OpenSSL's text for it is long and internal.
+  const alert = chain.find((e) => typeof e.code === 'string' && /^ERR_SSL_.*ALERT/.test(e.code));
+  if (alert) {
+    const needed = /CERTIFICATE_REQUIRED/.test(String(alert.code));
+    return {
+      problem: 'tls',
+      kind: 'PreconditionFailedError',
+      message: needed
+        ? 'TLS: the broker requires a client certificate (KAFKA_SSL_CERT_FILE, KAFKA_SSL_KEY_FILE)'
+        : `TLS: the broker refused the handshake (${String(alert.code)})`,
+    };
+  }
+  return undefined;
+}
+
+/**
+ * kafkajs wraps the cause (e.g. ECONNREFUSED) in retry errors; the innermost message says the most. Rejected
+ * credentials and TLS failures are said plainly and marked with `problem`.
+ */
+export function describeKafkaError(error: unknown): {
+  kind: ErrorKind;
+  message: string;
+  problem?: KafkaSetupProblem;
+} {
   if (error instanceof ApplicationFailure && error.type)
     return { kind: error.type as ErrorKind, message: error.message };
-  const messages: string[] = [];
+  const chain: { name?: unknown; code?: unknown; type?: unknown; message: string }[] = [];
   let current: unknown = error;
   for (let depth = 0; current && depth < 5; depth++) {
-    const e = current as { message?: unknown; cause?: unknown; originalError?: unknown };
-    if (typeof e.message === 'string' && e.message && !messages.includes(e.message)) messages.push(e.message);
-    current = e.originalError ?? e.cause;
+    const e = current as { name?: unknown; code?: unknown; type?: unknown; message?: unknown };
+    if (typeof e.message === 'string' && e.message) {
+      chain.push({ name: e.name, code: e.code, type: e.type, message: e.message });
+    }
+    const next = current as { cause?: unknown; originalError?: unknown };
+    current = next.originalError ?? next.cause;
   }
+  const setup = setupProblem(chain);
+  if (setup) return setup;
+  const messages = [...new Set(chain.map((e) => e.message))];
   const message = messages.join(': ') || String(error);
   const kind: ErrorKind = /timed? ?out|timeout/i.test(message)
     ? 'TimeoutError'
@@ -116,7 +200,10 @@ export function partitionLag(committed: number, logEnd: number): number | null {
 
 export function kafkaActivities(deps: KafkaDependencies) {
   const cfg = kafkaConfigSchema.parse(deps);
-  const known = cfg.sasl ? [cfg.sasl.password] : [];
+  const known = [
+    ...(cfg.sasl ? [cfg.sasl.password] : []),
+    ...(typeof cfg.ssl === 'object' && cfg.ssl.key ? [cfg.ssl.key] : []),
+  ];
   const where = cfg.brokers.join(',');
   const finding = (
     probe: string,
@@ -134,6 +221,14 @@ export function kafkaActivities(deps: KafkaDependencies) {
       cluster = await withAdmin(cfg, `Kafka at ${where}`, (admin) => admin.describeCluster());
     } catch (error) {
       const p = describeKafkaError(error);
+      // Rejected credentials or an untrusted certificate say nothing about Kafka's health, and restarting
+      // Kafka would not help: unknown, not down.
+      if (p.problem) {
+        return finding(input.probeId, 'unknown', `cannot check Kafka at ${where}: ${p.message}`, {
+          error: p.kind,
+          problem: p.problem,
+        });
+      }
       const after = ((performance.now() - started) / 1000).toFixed(1);
       return finding(
         input.probeId,
@@ -230,7 +325,7 @@ export function kafkaActivities(deps: KafkaDependencies) {
         input.probeId,
         'unknown',
         `cannot read the lag of consumer group ${args.group} from Kafka at ${where}: ${p.message}`,
-        { error: p.kind },
+        { error: p.kind, ...(p.problem ? { problem: p.problem } : {}) },
       );
     }
   };

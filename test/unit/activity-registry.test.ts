@@ -28,7 +28,13 @@ const env = activityEnvSchema.parse({
 describe('the worker activity registry', () => {
   const pool = new pg.Pool({ connectionString: env.LEDGER_DATABASE_URL });
   const registered = Object.keys(
-    createActivities({ env, processEnv: {}, ledgerPool: pool, close: () => pool.end() }),
+    createActivities({
+      env,
+      processEnv: {},
+      ledgerPool: pool,
+      kafka: { brokers: env.KAFKA_BROKERS },
+      close: () => pool.end(),
+    }),
   );
 
   it('serves every probe and action the runbooks call, and the workflows core activities', async () => {
