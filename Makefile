@@ -17,6 +17,7 @@ start:
 test: deps
 	npm run --silent check
 	npx vitest run
+	npx vitest run --config vitest.suite-end.config.ts
 
 deps:
 	bash scripts/deps.sh

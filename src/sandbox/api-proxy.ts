@@ -20,6 +20,12 @@ export interface ProxiedRequest extends RequestInfo {
   contentType: string;
 }
 
+/** One kind of request (the same RBAC terms), how often it came and the answers it got. */
+export interface RequestKind extends RequestInfo {
+  count: number;
+  statuses: number[];
+}
+
 export interface ApiProxyOptions {
   /** The user named in a 403 the proxy makes up (the worker's ServiceAccount). */
   user: string;
@@ -80,6 +86,8 @@ export class ApiProxy {
   #upstream: { url: URL; agent: Agent; authorization: string } | undefined;
   readonly #certificate = selfSignedCertificate('fte-sandbox-api-proxy', ['127.0.0.1', 'localhost']);
   #requests: ProxiedRequest[] = [];
+  // Every kind of request since the proxy started, uncapped and kept by clearRequests: what RBAC must allow.
+  readonly #kinds = new Map<string, RequestKind>();
   /** Hooks started by the request being handled; they run synchronously to here, so they are its own. */
   #startedHooks: Array<Promise<void>> = [];
   #server: Server | undefined;
@@ -139,6 +147,11 @@ export class ApiProxy {
   /** The requests passed through so far (never a header or a body). */
   get requests(): readonly ProxiedRequest[] {
     return this.#requests;
+  }
+
+  /** Each distinct request (verb, group, resource, subresource, namespace, name) since the proxy started. */
+  get requestKinds(): readonly RequestKind[] {
+    return [...this.#kinds.values()];
   }
 
   clearRequests(): void {
@@ -208,18 +221,18 @@ export class ApiProxy {
     for (const hook of hooks) hook();
     await Promise.all(this.#startedHooks.splice(0));
     if (failure) {
-      record.status = failure.code;
+      this.#settle(record, failure.code);
       this.#send(res, failure);
       return;
     }
     const headers = { ...req.headers, host: upstreamNow.url.host, authorization: upstreamNow.authorization };
     const upstream = httpsRequest(url, { method, headers, agent: upstreamNow.agent }, (answer) => {
-      record.status = answer.statusCode ?? 0;
+      this.#settle(record, answer.statusCode ?? 502);
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });
     upstream.on('error', (error) => {
-      record.status = 502;
+      this.#settle(record, 502);
       if (!res.headersSent)
         this.#send(res, new KubeStatusError(502, 'InternalError', `proxy: ${error.message}`));
       else res.destroy();
@@ -237,6 +250,27 @@ export class ApiProxy {
   #record(record: ProxiedRequest): void {
     this.#requests.push(record);
     if (this.#requests.length > MAX_RECORDS) this.#requests.splice(0, this.#requests.length - MAX_RECORDS);
+  }
+
+  /** The request's answer; a request is counted once, by its first answer. */
+  #settle(record: ProxiedRequest, status: number): void {
+    if (record.status !== 0) return;
+    record.status = status;
+    const { verb, group, resource, subresource, namespace, name } = record;
+    const key = JSON.stringify([verb, group, resource, subresource, namespace, name]);
+    const kind = this.#kinds.get(key) ?? {
+      verb,
+      group,
+      resource,
+      subresource,
+      namespace,
+      name,
+      count: 0,
+      statuses: [],
+    };
+    kind.count += 1;
+    if (!kind.statuses.includes(record.status)) kind.statuses.push(record.status);
+    this.#kinds.set(key, kind);
   }
 
   #send(res: ServerResponse, error: KubeStatusError): void {

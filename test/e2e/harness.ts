@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { afterAll, afterEach, beforeAll } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify';
@@ -16,6 +16,7 @@ import { createReceiver } from '../../src/starters/receiver.js';
 import { incidentStatusQuery } from '../../src/workflows/api.js';
 import { createIncidentWorker } from '../../src/worker.js';
 import { contactsFile, projectRoot, runbooksDir } from '../helpers/paths.js';
+import { recordKubeRequests } from '../helpers/rbac.js';
 import { startTestSandbox, type TestSandbox } from '../helpers/sandbox.js';
 import { devServerEnv, services, uniqueName } from '../helpers/services.js';
 import { until } from '../helpers/workflows.js';
@@ -119,6 +120,12 @@ export async function startProduct(options: ProductOptions = {}): Promise<Produc
     worker?.shutdown();
     await running;
     await deps?.close();
+    // What the worker asked the Kubernetes API for, checked against the shipped Role after the suite.
+    await recordKubeRequests(
+      expect.getState().testPath ?? 'unknown',
+      namespace,
+      sandbox.kubeProxy.requestKinds,
+    );
     await sandbox.stop();
     await env.teardown();
   };

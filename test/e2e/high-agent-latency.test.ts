@@ -1,3 +1,4 @@
+import { AutoscalingV2Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { Kafka, logLevel } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
 import { PLATFORM_CONSUMER_GROUP, PLATFORM_TOPIC } from '../../src/sandbox/platform-data.js';
@@ -6,7 +7,8 @@ import { useProduct } from './harness.js';
 
 // Seed procedure 4: the agent is slow. Real consumer lag on fte-messages is worked off by scaling the
 // processor to five replicas (low risk, done without asking); a slow OpenAI is the AI/ML team's to follow,
-// and the incident resolves once the vendor recovers.
+// and the incident resolves once the vendor recovers. With the autoscaler already at its ceiling, a scale-out
+// alone would be undone at its next sync: the runbook raises the ceiling first (4.R4), then scales.
 
 const runbook = 'high-agent-latency';
 const product = useProduct(runbook);
@@ -105,4 +107,73 @@ describe('openai-degraded', () => {
     expect(final.steps.every((s) => s.runs === 0)).toBe(true);
     expect((await sandbox.cluster.deployment('fte-message-processor')).generation).toBe(processor.generation);
   }, 420_000);
+});
+
+describe('agent-latency with the autoscaler at its ceiling', () => {
+  it('raises the HPA maximum, then scales the processor, whose consumers drain the lag, and resolves', async () => {
+    const { sandbox } = product();
+    const processor = 'fte-message-processor';
+    const autoscaling = sandbox.cluster.admin.makeApiClient(AutoscalingV2Api);
+    const hpa = () =>
+      autoscaling.readNamespacedHorizontalPodAutoscaler({ name: processor, namespace: sandbox.namespace });
+    const setLimits = (minReplicas: number, maxReplicas: number) =>
+      autoscaling.patchNamespacedHorizontalPodAutoscaler(
+        {
+          name: processor,
+          namespace: sandbox.namespace,
+          body: { spec: { minReplicas, maxReplicas } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+    const { minReplicas = 1, maxReplicas } = (await hpa()).spec ?? { maxReplicas: 0 };
+    try {
+      // Someone capped the autoscaler at two replicas; its controller holds the processor there.
+      await setLimits(2, 2);
+      await expect
+        .poll(
+          async () => {
+            const status = (await hpa()).status;
+            return [status?.currentReplicas, status?.desiredReplicas];
+          },
+          { timeout: 90_000, interval: 2_000 },
+        )
+        .toEqual([2, 2]);
+      await sandbox.apply('agent-latency');
+      expect(await product().alert('FTEAgentLatencyHigh', 'firing')).toBe(202);
+
+      const raised = await product().waitFor(
+        runbook,
+        (s) => s.steps.some((st) => st.id === 'raise-hpa-max' && st.runs === 1),
+        'diagnosis and the raised ceiling',
+        120,
+      );
+      expect(raised.findings.hpa?.status).toBe('degraded');
+      expect(raised.findings.hpa?.summary).toContain('at its maximum');
+      await expect.poll(async () => (await hpa()).spec?.maxReplicas, { timeout: 30_000 }).toBe(10);
+
+      const verified = await product().waitFor(
+        runbook,
+        (s) => s.status === 'Monitoring',
+        'the ceiling checked, the scale-out, and the lag verified as worked off',
+        420,
+      );
+      expect(verified.steps.find((s) => s.id === 'raise-hpa-max')).toMatchObject({
+        status: 'recovered',
+        runs: 1,
+      });
+      expect(verified.steps.find((s) => s.id === 'scale-workers')).toMatchObject({
+        status: 'recovered',
+        runs: 1,
+      });
+      // The autoscaler, now allowed ten, keeps the five the runbook asked for.
+      expect((await sandbox.cluster.deployment(processor)).replicas).toBe(5);
+      expect(await lag()).toBe(0);
+
+      expect(await product().alert('FTEAgentLatencyHigh', 'resolved')).toBe(202);
+      await product().handle(runbook).result();
+      expect((await product().status(runbook)).status).toBe('Resolved');
+    } finally {
+      await setLimits(minReplicas, maxReplicas ?? 5);
+    }
+  }, 600_000);
 });

@@ -1,21 +1,14 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  AuthorizationV1Api,
-  RbacAuthorizationV1Api,
-  type V1PolicyRule,
-  type V1Role,
-} from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
+import { AuthorizationV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import type { KubernetesActivities } from '../../src/activities/kubernetes.js';
 import type { ActionInput, ActionResult, ProbeInput } from '../../src/domain/activity-contract.js';
 import type { Finding } from '../../src/domain/findings.js';
-import type { ProxiedRequest } from '../../src/sandbox/api-proxy.js';
-import { WORKER_RBAC_MANIFEST, WORKER_SERVICE_ACCOUNT } from '../../src/sandbox/cluster.js';
+import { WORKER_SERVICE_ACCOUNT } from '../../src/sandbox/cluster.js';
 import {
   failure,
   ownKubeTarget,
@@ -25,6 +18,7 @@ import {
   type KubeTarget,
 } from '../helpers/kube.js';
 import { projectRoot } from '../helpers/paths.js';
+import { allows, describeGrant, grants, shippedRole } from '../helpers/rbac.js';
 
 // The Role the product ships (deploy/kubernetes/base/worker-rbac.yaml) against the real API server's RBAC:
 // the worker's ServiceAccount, bound to it, runs every probe and action; every request they make is one the
@@ -33,42 +27,6 @@ import { projectRoot } from '../helpers/paths.js';
 
 const run = promisify(execFile);
 const processor = 'fte-message-processor';
-
-async function shippedRole(): Promise<V1Role> {
-  const documents = parseAllDocuments(await readFile(WORKER_RBAC_MANIFEST, 'utf8')).map(
-    (d) => d.toJS() as { kind?: string } | null,
-  );
-  const role = documents.find((d) => d?.kind === 'Role');
-  if (!role) throw new Error(`no Role in ${WORKER_RBAC_MANIFEST}`);
-  return role as V1Role;
-}
-
-const anyOf = (granted: string[] | undefined, wanted: string) =>
-  (granted ?? []).some((g) => g === '*' || g === wanted);
-
-/** Whether an RBAC rule allows a request (resource names only limit requests that name an object). */
-function allows(rule: V1PolicyRule, request: ProxiedRequest): boolean {
-  const resource = request.subresource ? `${request.resource}/${request.subresource}` : request.resource;
-  return (
-    anyOf(rule.apiGroups, request.group) &&
-    anyOf(rule.resources, resource) &&
-    anyOf(rule.verbs, request.verb) &&
-    (!rule.resourceNames?.length || rule.resourceNames.includes(request.name))
-  );
-}
-
-/** The rule split into one rule per group, resource and verb: each must be needed by some request. */
-const grants = (rule: V1PolicyRule): V1PolicyRule[] =>
-  (rule.apiGroups ?? []).flatMap((group) =>
-    (rule.resources ?? []).flatMap((resource) =>
-      rule.verbs.map((verb) => ({ ...rule, apiGroups: [group], resources: [resource], verbs: [verb] })),
-    ),
-  );
-
-const describeGrant = (g: V1PolicyRule) =>
-  `${g.verbs[0]} ${g.apiGroups?.[0] ? `${g.apiGroups[0]}/` : ''}${g.resources?.[0]}${
-    g.resourceNames?.length ? ` (${g.resourceNames.join(', ')})` : ''
-  }`;
 
 const probeInput = (namespace: string, args: Record<string, unknown>): ProbeInput => ({
   incidentId: 'inc-rbac',

@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
+import { clearKubeRequestRecordings } from '../helpers/rbac.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -59,6 +60,7 @@ async function isRunning(name: string, env?: NodeJS.ProcessEnv): Promise<boolean
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  await clearKubeRequestRecordings();
   const env = { ...process.env, POSTGRES_PORT: ports.postgres, KAFKA_PORT: ports.kafka };
   const started: Array<() => Promise<unknown>> = [];
   const ensure = async (name: string, scriptEnv: NodeJS.ProcessEnv) => {

@@ -48,10 +48,10 @@ describe('remediation', () => {
   it('does not retry a forbidden action; the step fails and the incident moves on', async () => {
     const platform = new FakePlatform();
     platform.status = { 'kafka-lag': 'degraded', hpa: 'degraded' };
-    platform.onAction('scaleDeployment', () => {
-      throw forbiddenError('deployments.apps "fte-message-processor" is forbidden');
+    platform.onAction('raiseHpaMax', () => {
+      throw forbiddenError('horizontalpodautoscalers.autoscaling "fte-message-processor" is forbidden');
     });
-    platform.heals('raiseHpaMax', { 'kafka-lag': 'ok', hpa: 'ok' });
+    platform.heals('scaleDeployment', { 'kafka-lag': 'ok', hpa: 'ok' });
     const { worker, taskQueue } = await productWorker(env, platform.activities());
     await worker.runUntil(async () => {
       const handle = await raise(env, taskQueue, 'high-agent-latency', [
@@ -59,13 +59,13 @@ describe('remediation', () => {
       ]);
       const s = await until(
         () => status(handle),
-        (x) => x.steps.find((st) => st.id === 'raise-hpa-max')?.runs === 1,
+        (x) => x.steps.find((st) => st.id === 'scale-workers')?.runs === 1,
         'the next step',
       );
-      const failed = s.steps.find((st) => st.id === 'scale-workers');
+      const failed = s.steps.find((st) => st.id === 'raise-hpa-max');
       expect(failed).toMatchObject({ status: 'failed', runs: 1 });
       expect(failed?.error).toContain('forbidden');
-      expect(platform.actionsNamed('scaleDeployment')).toHaveLength(1);
+      expect(platform.actionsNamed('raiseHpaMax')).toHaveLength(1);
       await vi.waitFor(() =>
         expect(platform.sent('escalated').some((n) => n.text.includes('Step failed'))).toBe(true),
       );
