@@ -135,7 +135,7 @@ describe('runbook validation', () => {
 
   it("checks arguments against the activity's own schema", async () => {
     expect(await problemAfterEdit('high-agent-latency', 'replicas: 5 }', "replicas: '5' }")).toMatch(
-      /high-agent-latency\.yaml:32: steps\.0\.args\.replicas: Invalid input: expected number, received string/,
+      /high-agent-latency\.yaml:45: steps\.1\.args\.replicas: Invalid input: expected number, received string/,
     );
     // Schemas are strict: a misspelt optional argument is not silently ignored.
     expect(
@@ -146,7 +146,7 @@ describe('runbook validation', () => {
     expect(
       await problemAfterEdit('high-agent-latency', 'replicas: 5 }', 'replicas: 5, force: true }'),
     ).toMatch(
-      /high-agent-latency\.yaml:32: steps\.0\.args\.force: scaleDeployment has no argument "force" \(it takes namespace, name, replicas\)/,
+      /high-agent-latency\.yaml:45: steps\.1\.args\.force: scaleDeployment has no argument "force" \(it takes namespace, name, replicas\)/,
     );
   });
 
@@ -158,14 +158,14 @@ describe('runbook validation', () => {
         "args: { namespace: '{{scope}}_staging', name: fte-message-processor, replicas: 5 }",
       ),
     ).toMatch(
-      /high-agent-latency\.yaml:32: steps\.0\.args\.namespace: must be a Kubernetes name .* \(from "\{\{scope\}\}_staging", checked as "customer-success-fte_staging"\)/,
+      /high-agent-latency\.yaml:45: steps\.1\.args\.namespace: must be a Kubernetes name .* \(from "\{\{scope\}\}_staging", checked as "customer-success-fte_staging"\)/,
     );
     expect(await problemAfterEdit('high-agent-latency', 'replicas: 5 }', "replicas: '{{scope}}' }")).toMatch(
-      /high-agent-latency\.yaml:32: steps\.0\.args\.replicas: Invalid input: expected number, received string \(from "\{\{scope\}\}"/,
+      /high-agent-latency\.yaml:45: steps\.1\.args\.replicas: Invalid input: expected number, received string \(from "\{\{scope\}\}"/,
     );
     expect(
       await problemAfterEdit('high-agent-latency', 'replicas: 5 }', "replicas: '{{replicas}}' }"),
-    ).toMatch(/high-agent-latency\.yaml:32: steps\.0\.args\.replicas: unknown placeholder \{\{replicas\}\}/);
+    ).toMatch(/high-agent-latency\.yaml:45: steps\.1\.args\.replicas: unknown placeholder \{\{replicas\}\}/);
     expect(
       await problemAfterEdit(
         'all-channels-down',
@@ -190,7 +190,7 @@ describe('runbook validation', () => {
     const text = await readFile(file, 'utf8');
     await writeFile(file, text.replace('maxReplicas: 10 }', "maxReplicas: '{{finding:hpa.maxReplicas}}' }"));
     const { runbooks } = await loadRunbookDir(dir, contactsFile);
-    expect(runbooks.find((r) => r.runbook.id === 'high-agent-latency')?.runbook.steps[1]?.args).toEqual({
+    expect(runbooks.find((r) => r.runbook.id === 'high-agent-latency')?.runbook.steps[0]?.args).toEqual({
       namespace: '{{scope}}',
       name: 'fte-message-processor',
       maxReplicas: '{{finding:hpa.maxReplicas}}',
@@ -204,7 +204,7 @@ describe('runbook validation', () => {
     const { loadRunbook } = runbookActivities({ runbooksDir: dir, contactsFile });
     await expect(loadRunbook({ runbookId: 'high-agent-latency' })).rejects.toMatchObject({
       type: 'InvalidRunbookError',
-      message: expect.stringMatching(/high-agent-latency\.yaml:32: steps\.0\.args\.replicas: /),
+      message: expect.stringMatching(/high-agent-latency\.yaml:45: steps\.1\.args\.replicas: /),
     });
   });
 
