@@ -6,6 +6,14 @@ import { ConfigError, parseEnv, workerDeploymentEnvSchema, workerEndpointsEnvSch
 import { InvalidFileError } from './activities/runbooks.js';
 import { loadWorkflowBundle, workflowsPath } from './workflow-bundle.js';
 import { temporalPollerCheck, workerHealthApp } from './worker-health.js';
+import { createLogger, loadLogLevel, temporalLogger, type Logger } from './logging.js';
+import {
+  startTracing,
+  tracesUrl,
+  WORKER_SERVICE_NAME,
+  workerTracingOptions,
+  type Tracing,
+} from './tracing.js';
 
 export { workflowsPath };
 
@@ -62,6 +70,8 @@ export interface IncidentWorkerOptions {
   deployment?: WorkerDeploymentSettings;
   /** Default: bundled now from the sources. */
   workflowBundle?: { code: string };
+  /** Default: off (the workflows' spans are dropped). */
+  tracing?: Tracing;
 }
 
 export async function createIncidentWorker(options: IncidentWorkerOptions): Promise<Worker> {
@@ -72,20 +82,30 @@ export async function createIncidentWorker(options: IncidentWorkerOptions): Prom
     taskQueue: options.taskQueue,
     workflowBundle: options.workflowBundle ?? (await loadWorkflowBundle(undefined, false)).bundle,
     activities: createActivities(options.dependencies),
+    ...workerTracingOptions(options.tracing),
     ...(deployment ? { workerDeploymentOptions: deployment } : {}),
   });
 }
 
-async function main(): Promise<void> {
+async function main(logger: Logger): Promise<void> {
   const endpoints = parseEnv(workerEndpointsEnvSchema);
   const settings = await loadTemporalSettings();
   const deployment = loadWorkerDeploymentSettings();
-  if (endpoints.TEMPORAL_METRICS_ADDRESS) {
-    // Before any connection: the SDK's runtime is created once, with its telemetry.
-    Runtime.install({
-      telemetryOptions: { metrics: { prometheus: { bindAddress: endpoints.TEMPORAL_METRICS_ADDRESS } } },
-    });
-  }
+  const traces = tracesUrl();
+  // Before any connection: the SDK's runtime is created once, with its logger and telemetry.
+  Runtime.install({
+    logger: temporalLogger(logger, { traceIds: traces !== undefined }),
+    ...(endpoints.TEMPORAL_METRICS_ADDRESS
+      ? {
+          telemetryOptions: {
+            metrics: { prometheus: { bindAddress: endpoints.TEMPORAL_METRICS_ADDRESS } },
+          },
+        }
+      : {}),
+  });
+  const tracing = traces
+    ? startTracing({ serviceName: WORKER_SERVICE_NAME, url: traces, logger })
+    : undefined;
   const workflows = await loadWorkflowBundle(deployment.bundleFile);
   const connection = await connectWorker(settings);
   const dependencies = await loadActivityDependencies();
@@ -96,8 +116,9 @@ async function main(): Promise<void> {
     dependencies,
     deployment,
     workflowBundle: workflows.bundle,
+    ...(tracing ? { tracing } : {}),
   });
-  console.log(
+  logger.info(
     `worker: polling task queue ${settings.taskQueue} on ${settings.address} (${settings.namespace}) as ` +
       `${describeDeployment(deployment)}; workflows ${workflows.source} (code sha256 ${workflows.digest.slice(0, 12)})`,
   );
@@ -115,25 +136,34 @@ async function main(): Promise<void> {
         });
   if (health) {
     await health.listen({ host: endpoints.WORKER_HEALTH_HOST, port: endpoints.WORKER_HEALTH_PORT });
-    console.log(
+    logger.info(
       `worker: /healthz and /readyz on ${endpoints.WORKER_HEALTH_HOST}:${endpoints.WORKER_HEALTH_PORT}`,
     );
   }
   if (endpoints.TEMPORAL_METRICS_ADDRESS) {
-    console.log(`worker: Temporal SDK metrics on http://${endpoints.TEMPORAL_METRICS_ADDRESS}/metrics`);
+    logger.info(`worker: Temporal SDK metrics on http://${endpoints.TEMPORAL_METRICS_ADDRESS}/metrics`);
   }
+  if (tracing) logger.info(`worker: traces to ${tracing.endpoint} (OTLP/HTTP)`);
   try {
     await worker.run();
   } finally {
     await health?.close();
     await dependencies.close();
     await connection.close();
+    await tracing?.shutdown();
   }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
+  // Until LOG_LEVEL is read (a bad one is reported too), at the default level.
+  let logger = createLogger();
+  const start = async () => {
+    logger = createLogger({ level: loadLogLevel() });
+    await main(logger);
+  };
+  start().catch((error: unknown) => {
+    // Only the message: an error's other fields may hold a request with its credentials.
+    logger.fatal(error instanceof Error ? error.message : String(error));
     // 2: the configuration is wrong (make start does not restart it); 1: anything else.
     process.exit(error instanceof ConfigError || error instanceof InvalidFileError ? 2 : 1);
   });

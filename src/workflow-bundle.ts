@@ -24,6 +24,14 @@ export const defaultBundleFile = fileURLToPath(
   new URL(fromSources ? '../dist/workflows.bundle.js' : './workflows.bundle.js', import.meta.url),
 );
 
+/**
+ * The tracing interceptors (src/workflows/tracing-interceptors.ts), in every bundle whether tracing is on or
+ * not: the bundle, its digest and so the Worker Deployment Version do not depend on the environment.
+ */
+export const workflowInterceptorModules = [
+  fileURLToPath(new URL(`./workflows/tracing-interceptors${fromSources ? '.ts' : '.js'}`, import.meta.url)),
+];
+
 type BundleLogger = NonNullable<Parameters<typeof bundleWorkflowCode>[0]['logger']>;
 const noop = () => {};
 /** Webpack's warnings and errors only. */
@@ -40,7 +48,7 @@ const quietLogger: BundleLogger = {
 export function buildWorkflowBundle(
   logger: BundleLogger = quietLogger,
 ): Promise<WorkflowBundleWithSourceMap> {
-  return bundleWorkflowCode({ workflowsPath, logger });
+  return bundleWorkflowCode({ workflowsPath, workflowInterceptorModules, logger });
 }
 
 /**

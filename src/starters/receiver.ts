@@ -6,8 +6,10 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
-import { pino, type DestinationStream, type Logger } from 'pino';
+import type { DestinationStream } from 'pino';
 import { ConfigError } from '../config.js';
+import { createLogger, type Logger, type LogLevel } from '../logging.js';
+import { clientTracingInterceptors, RECEIVER_SERVICE_NAME, startTracing, tracesUrl } from '../tracing.js';
 import { DEFAULT_SCOPE, matchRunbook, scopeOf, type Alert } from '../domain/alerts.js';
 import { incidentWorkflowId } from '../domain/incident-key.js';
 import type { Runbook } from '../domain/runbook.js';
@@ -49,33 +51,9 @@ export const DEFAULT_BODY_LIMIT = 1024 * 1024;
 const MAX_ALERTS_PER_DELIVERY = 500;
 const MAX_CHUNK_BYTES = 256 * 1024;
 
-/** A pino logger that never writes credentials, whatever a log call is given. */
-export function createReceiverLogger(level: string = 'info', destination?: DestinationStream): Logger {
-  return pino(
-    {
-      level,
-      redact: {
-        paths: [
-          'req.headers.authorization',
-          'req.headers.cookie',
-          'headers.authorization',
-          'headers.cookie',
-          'authorization',
-          'token',
-        ],
-        censor: '[redacted]',
-      },
-      serializers: {
-        req: (req: FastifyRequest) => ({
-          method: req.method,
-          url: req.url,
-          remoteAddress: req.ip,
-          userAgent: req.headers['user-agent'],
-        }),
-      },
-    },
-    destination,
-  );
+/** The receiver's logger: the shared one (src/logging.ts), which never writes credentials. */
+export function createReceiverLogger(level: LogLevel = 'info', destination?: DestinationStream): Logger {
+  return createLogger({ level, ...(destination ? { destination } : {}) });
 }
 
 /** Alerts in chunks small enough for one signal each (count and size). */
@@ -318,10 +296,18 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
   const config: ReceiverConfig = await loadReceiverConfig(env);
   const settings = await loadTemporalSettings(env);
   const { runbooks } = await loadRunbookDir(config.runbooksDir, config.contactsFile);
+  const traces = tracesUrl(env);
   const logger = createReceiverLogger(config.logLevel);
+  const tracing = traces
+    ? startTracing({ serviceName: RECEIVER_SERVICE_NAME, url: traces, logger })
+    : undefined;
   // Lazy: the receiver starts while Temporal is down and answers 503 (readyz too) until it is back.
   const connection = Connection.lazy(clientConnectionOptions(settings));
-  const client = new Client({ connection, namespace: settings.namespace });
+  const client = new Client({
+    connection,
+    namespace: settings.namespace,
+    interceptors: clientTracingInterceptors(tracing),
+  });
   const app = createReceiver({
     client,
     runbooks: runbooks.map((r) => r.runbook),
@@ -340,6 +326,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     void app
       .close()
       .then(() => connection.close())
+      .then(() => tracing?.shutdown())
       .then(
         () => process.exit(0),
         (error: unknown) => {
@@ -357,6 +344,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
       taskQueue: settings.taskQueue,
       temporal: settings.address,
       namespace: settings.namespace,
+      ...(tracing ? { traces: tracing.endpoint } : {}),
     },
     'receiver ready',
   );

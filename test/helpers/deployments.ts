@@ -5,6 +5,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
 import { decodeVersioningBehavior } from '@temporalio/common';
 import { workerDeploymentOptions } from '../../src/worker.js';
+import { workflowTraceSinks } from '../../src/tracing.js';
 import { services } from './services.js';
 
 const run = promisify(execFile);
@@ -47,6 +48,7 @@ export async function deploymentWorker(
     taskQueue: options.taskQueue,
     workflowBundle: options.workflowBundle,
     activities: options.activities,
+    sinks: workflowTraceSinks(undefined),
     maxCachedWorkflows: 0,
     ...(deployment ? { workerDeploymentOptions: deployment } : {}),
   });

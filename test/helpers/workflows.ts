@@ -2,6 +2,7 @@ import { Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { WorkflowHandle } from '@temporalio/client';
 import { buildWorkflowBundle } from '../../src/workflow-bundle.js';
+import { workflowTraceSinks } from '../../src/tracing.js';
 import type { incidentWorkflow } from '../../src/workflows/incident.js';
 import type { IncidentTrigger } from '../../src/domain/commands.js';
 import type { Alert } from '../../src/domain/alerts.js';
@@ -34,6 +35,7 @@ export async function productWorker(
     taskQueue,
     workflowBundle: await productBundle(),
     activities,
+    sinks: workflowTraceSinks(undefined),
   });
   return { worker, taskQueue };
 }

@@ -53,6 +53,7 @@ import { FakePlatform, retryableError } from '../helpers/fake-platform.js';
 import { registerSearchAttributes } from '../helpers/services.js';
 import { projectRoot } from '../helpers/paths.js';
 import { alert, productBundle, status } from '../helpers/workflows.js';
+import { workflowTraceSinks } from '../../src/tracing.js';
 import {
   CLOSING_EVENTS,
   historiesDir,
@@ -916,6 +917,7 @@ async function runScenario(
           taskQueue: TASK_QUEUE,
           workflowBundle: bundle,
           activities: { ...platform.activities(), ...monitorDelivery, ...overrides },
+          sinks: workflowTraceSinks(undefined),
         });
         await worker.runUntil(body);
       },

@@ -9,6 +9,8 @@ import { parseAllDocuments } from 'yaml';
 import { activityEnvSchema } from '../../src/activities/index.js';
 import { temporalEnvSchema, workerDeploymentEnvSchema, workerEndpointsEnvSchema } from '../../src/config.js';
 import { receiverEnvSchema } from '../../src/starters/receiver-config.js';
+import { logEnvSchema } from '../../src/logging.js';
+import { tracingEnvSchema } from '../../src/tracing.js';
 import { projectRoot } from '../helpers/paths.js';
 import { services } from '../helpers/services.js';
 
@@ -74,8 +76,10 @@ const readBy: Record<string, string[]> = {
     ...keys(temporalEnvSchema),
     ...keys(workerDeploymentEnvSchema),
     ...keys(workerEndpointsEnvSchema),
+    ...keys(logEnvSchema),
+    ...keys(tracingEnvSchema),
   ],
-  receiver: [...keys(receiverEnvSchema), ...keys(temporalEnvSchema)],
+  receiver: [...keys(receiverEnvSchema), ...keys(temporalEnvSchema), ...keys(tracingEnvSchema)],
 };
 const secretLike = /TOKEN|PASSWORD|SECRET|API_KEY|DATABASE_URL/;
 

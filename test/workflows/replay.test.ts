@@ -10,6 +10,7 @@ import {
 import { DeterminismViolationError } from '@temporalio/workflow';
 import * as productWorkflows from '../../src/workflows/index.js';
 import { productBundle } from '../helpers/workflows.js';
+import { workflowTraceSinks } from '../../src/tracing.js';
 import {
   CLOSING_EVENTS,
   findReleases,
@@ -37,6 +38,9 @@ async function readHistory(path: string): Promise<{ bytes: Buffer; history: Hist
 
 const eventTypes = (history: HistoryJson) => history.events.map((e) => e.eventType ?? '');
 
+// The product's bundle has the tracing interceptors; their sink is registered as a worker registers it.
+const sinks = workflowTraceSinks(undefined);
+
 /** Every recorded history, replayed on one replay worker with `bundle`: the error of each, or undefined. */
 async function replayAll(bundle: { code: string }): Promise<Map<string, Error | undefined>> {
   const histories = await Promise.all(
@@ -47,7 +51,7 @@ async function replayAll(bundle: { code: string }): Promise<Map<string, Error | 
   );
   const results = new Map<string, Error | undefined>();
   let i = 0;
-  for await (const result of Worker.runReplayHistories({ workflowBundle: bundle }, histories)) {
+  for await (const result of Worker.runReplayHistories({ workflowBundle: bundle, sinks }, histories)) {
     results.set(`${recorded[i]?.release.name}/${recorded[i]?.entry.file}`, result.error as Error | undefined);
     i++;
   }
@@ -110,7 +114,7 @@ describe('replay of recorded histories against the current workflow code', () =>
       expect(types.some((t) => /ACTIVITY_TASK_SCHEDULED|TIMER_STARTED|MARKER_RECORDED/.test(t))).toBe(true);
       expect(CLOSING_EVENTS).toContain(types.at(-1));
       await expect(
-        Worker.runReplayHistory({ workflowBundle: bundle }, history, entry.workflowId),
+        Worker.runReplayHistory({ workflowBundle: bundle, sinks }, history, entry.workflowId),
       ).resolves.toBeUndefined();
     });
   }
@@ -125,7 +129,7 @@ describe('the replay guard', () => {
     if (!first) throw new Error('no recorded history');
     const { history } = await readHistory(first.path);
     await expect(
-      Worker.runReplayHistory({ workflowBundle: incompatible }, history, first.entry.workflowId),
+      Worker.runReplayHistory({ workflowBundle: incompatible, sinks }, history, first.entry.workflowId),
     ).rejects.toBeInstanceOf(DeterminismViolationError);
     // ...and for every recorded history.
     const results = await replayAll(incompatible);
