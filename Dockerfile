@@ -22,9 +22,8 @@ COPY --from=build /app/dist ./dist
 COPY runbooks ./runbooks
 COPY config ./config
 COPY migrations ./migrations
-# incidentctl runs from its TypeScript sources through tsx (a production dependency).
+# Compiled JavaScript only: with no src/ beside it, bin/incidentctl.js runs dist/cli/incidentctl.js.
 COPY bin ./bin
-COPY src ./src
 USER node
 # The worker's health endpoint (docs/operations.md); a receiver container overrides the check (compose does).
 ENV WORKER_HEALTH_HOST=0.0.0.0 WORKER_HEALTH_PORT=8081

@@ -19,6 +19,8 @@ export interface WorkerProcessOptions {
   env: Record<string, string>;
   /** stdout and stderr are appended here, so a failing test can say what the worker said. */
   logFile: string;
+  /** A built copy of the product (`npm run build`'s dist/ in it) whose compiled dist/worker.js runs instead. */
+  compiledIn?: string;
 }
 
 export interface WorkerProcess {
@@ -65,8 +67,9 @@ export function startWorkerProcess(options: WorkerProcessOptions): WorkerProcess
   const fd = openSync(options.logFile, 'a');
   let child;
   try {
-    child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
-      cwd: projectRoot,
+    const args = options.compiledIn ? ['dist/worker.js'] : ['--import', 'tsx', 'src/worker.ts'];
+    child = spawn(process.execPath, args, {
+      cwd: options.compiledIn ?? projectRoot,
       env: { ...inherited(process.env), ...options.env },
       stdio: ['ignore', fd, fd],
     });

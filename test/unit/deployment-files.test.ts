@@ -103,4 +103,17 @@ describe('deployment files', () => {
     expect(sources.length).toBeGreaterThan(3);
     for (const source of sources) expect(existsSync(`${projectRoot}${source}`), source).toBe(true);
   });
+
+  it('the image runs compiled JavaScript only, as a non-root user', async () => {
+    const dockerfile = await readFile(`${projectRoot}Dockerfile`, 'utf8');
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    const copied = [...runtime.matchAll(/^COPY (?!--from)(.+) \S+$/gm)].flatMap((m) =>
+      (m[1] as string).split(/\s+/),
+    );
+    expect(copied).not.toContain('src');
+    expect(runtime).toContain('npm ci --omit=dev');
+    expect(runtime).not.toMatch(/\btsx\b/);
+    expect(runtime).toMatch(/^USER node$/m);
+    expect(runtime).toMatch(/^CMD \["node", "dist\/worker\.js"\]$/m);
+  });
 });
