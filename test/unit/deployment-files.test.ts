@@ -28,9 +28,12 @@ const composeSchema = z.object({
       environment: z.record(z.string(), z.union([z.string(), z.number()])).optional(),
       healthcheck: z.object({ test: z.array(z.string()) }).optional(),
       restart: z.string().optional(),
+      user: z.string().optional(),
+      secrets: z.array(z.string()).optional(),
     }),
   ),
   volumes: z.record(z.string(), z.unknown()).optional(),
+  secrets: z.record(z.string(), z.object({ file: z.string() })).optional(),
 });
 
 describe('deployment files', () => {
@@ -93,6 +96,35 @@ describe('deployment files', () => {
     const pom = await readFile(`${projectRoot}scripts/kafka-pom.xml`, 'utf8');
     const version = /<kafka\.version>([^<]+)<\/kafka\.version>/.exec(pom)?.[1];
     expect(compose.services.kafka?.image).toBe(`apache/kafka:${version}`);
+  });
+
+  it("docker-compose.yml gives each secret to the one service that reads it, readable by the image's user", async () => {
+    const compose = composeSchema.parse(parse(await readFile(`${projectRoot}docker-compose.yml`, 'utf8')));
+    const copier = compose.services['secret-files'];
+    const script = [copier?.command].flat().join(' ');
+    expect(copier?.user).toBe('root');
+    expect(copier?.restart).toBe('no');
+    expect(copier?.secrets?.sort()).toEqual(Object.keys(compose.secrets ?? {}).sort());
+    // Each copy: owned by node (the image's USER), readable by it alone.
+    const copies = [
+      ...script.matchAll(/install -m 0400 -o node -g node \/run\/secrets\/(\S+) \/([\w-]+)\/(\S+)/g),
+    ];
+    expect(copies.map((c) => c[1]).sort()).toEqual(Object.keys(compose.secrets ?? {}).sort());
+    const wants: Record<string, string> = { worker: 'KUBECONFIG', receiver: 'RECEIVER_TOKEN_FILE' };
+    for (const [name, variable] of Object.entries(wants)) {
+      const service = compose.services[name];
+      expect(service?.secrets, `${name} reads copies, not the bind-mounted originals`).toBeUndefined();
+      expect(service?.depends_on?.['secret-files']?.condition).toBe('service_completed_successfully');
+      const path = String(service?.environment?.[variable]);
+      const mount = (service?.volumes ?? [])
+        .map((v) => v.split(':'))
+        .find(([, at]) => path.startsWith(`${at}/`));
+      expect(mount, `${name}: ${variable}=${path} is on a volume`).toBeDefined();
+      const [volume, at, mode] = mount ?? [];
+      expect(mode).toBe('ro');
+      const copy = copies.find((c) => (copier?.volumes ?? []).includes(`${volume}:/${c[2]}`));
+      expect(copy && `${at}/${copy[3]}`, `${name}'s ${variable} is the file secret-files writes`).toBe(path);
+    }
   });
 
   it('the Dockerfile copies only paths that exist', async () => {
