@@ -1,0 +1,86 @@
+import { execFile } from 'node:child_process';
+import { rm } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { projectRoot } from './paths.js';
+
+// The services a benchmark runs against, started the way the test suite starts them (scripts/*.sh), plus a
+// Temporal dev server of the benchmarks' own (port 17333, UI off, data in .data/temporal-bench), fresh for
+// a full run: the suite's server holds every test's workflows, which would slow the list queries measured.
+
+export interface BenchServices {
+  temporalAddress: string;
+  postgresUrl: string;
+  kafkaBrokers: string[];
+  /** Admin kubeconfig of the local control plane. */
+  kubeconfig: string;
+}
+
+const run = promisify(execFile);
+
+async function script(name: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
+  try {
+    const { stdout } = await run('bash', [`${projectRoot}scripts/${name}`, ...args], {
+      env,
+      cwd: projectRoot,
+      timeout: 1_800_000,
+    });
+    return stdout.trim();
+  } catch (error) {
+    const e = error as { stderr?: string; stdout?: string; message: string };
+    throw new Error(`scripts/${name} ${args.join(' ')} failed:\n${e.stderr || e.stdout || e.message}`);
+  }
+}
+
+export const BENCH_TEMPORAL_PORT = Number(process.env.BENCH_TEMPORAL_PORT ?? 17333);
+
+const temporalEnv = (port: number) => ({
+  ...process.env,
+  TEMPORAL_PORT: String(port),
+  TEMPORAL_UI: 'off',
+  TEMPORAL_DATA_DIR: `${projectRoot}.data/temporal-bench`,
+});
+
+/**
+ * Starts (or reuses) PostgreSQL, Kafka and the control plane, and the benchmarks' dev server. `fresh` stops
+ * that server and deletes its data first, so each full run starts from an empty history store.
+ */
+export async function startBenchServices(options: { fresh?: boolean } = {}): Promise<BenchServices> {
+  const port = BENCH_TEMPORAL_PORT;
+  const env = {
+    ...process.env,
+    POSTGRES_PORT: process.env.POSTGRES_PORT ?? '55432',
+    KAFKA_PORT: process.env.KAFKA_PORT ?? '19092',
+  };
+  if (options.fresh) {
+    await script('temporal.sh', ['stop'], temporalEnv(port)).catch(() => '');
+    await rm(`${projectRoot}.data/temporal-bench`, { recursive: true, force: true });
+  }
+  const ensure = async (name: string, scriptEnv: NodeJS.ProcessEnv) => {
+    const running = await script(name, ['status'], scriptEnv).then(
+      () => true,
+      () => false,
+    );
+    if (!running) await script(name, ['start'], scriptEnv);
+  };
+  await Promise.all([
+    ensure('postgres.sh', env),
+    ensure('kafka.sh', env),
+    ensure('temporal.sh', temporalEnv(port)),
+    ensure('kube.sh', env),
+  ]);
+  const [postgresUrl, kubeconfig] = await Promise.all([
+    script('postgres.sh', ['url'], env),
+    script('kube.sh', ['kubeconfig'], env),
+  ]);
+  return {
+    temporalAddress: `127.0.0.1:${port}`,
+    postgresUrl,
+    kafkaBrokers: [`127.0.0.1:${env.KAFKA_PORT}`],
+    kubeconfig,
+  };
+}
+
+/** Stops the benchmarks' dev server (the other services are shared with the tests and stay up). */
+export async function stopBenchTemporal(): Promise<void> {
+  await script('temporal.sh', ['stop'], temporalEnv(BENCH_TEMPORAL_PORT));
+}
