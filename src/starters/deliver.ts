@@ -1,4 +1,4 @@
-import { WorkflowNotFoundError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client, type WorkflowHandleWithSignaledRunId } from '@temporalio/client';
 import { drillOf, matchRunbook, scopeOf, type Alert } from '../domain/alerts.js';
 import type { IncidentTrigger } from '../domain/commands.js';
 import { incidentWorkflowId } from '../domain/incident-key.js';
@@ -14,6 +14,11 @@ export interface Delivery {
   alerts: number;
   /** False when only resolved alerts came for an incident that is no longer open: nothing to tell. */
   delivered: boolean;
+  /**
+   * The run signalWithStart signalled (a run that was already open, or the one it started); absent for
+   * resolved alerts, which are only ever signalled to a run that is open.
+   */
+  runId?: string;
 }
 
 export interface StartOptions {
@@ -60,13 +65,13 @@ export async function deliverAlerts(
       // Drill alerts (label drill="true", sent by `incidentctl drill`) open a drill incident; they join an
       // incident that is already open as it is.
       const drill = drillOf(g.alerts);
-      await signalIncident(
+      const handle = await signalIncident(
         options,
         { runbookId: g.runbook.id, scope: g.scope, source, ...(drill ? { drill } : {}) },
         g.alerts,
         g.runbook.title,
       );
-      return { ...result, delivered: true };
+      return { ...result, delivered: true, runId: handle.signaledRunId };
     }),
   );
 }
@@ -80,7 +85,7 @@ export async function signalIncident(
   trigger: IncidentTrigger,
   alerts: Alert[],
   title?: string,
-): Promise<WorkflowHandle<typeof incidentWorkflow>> {
+): Promise<WorkflowHandleWithSignaledRunId<typeof incidentWorkflow>> {
   const workflowId = incidentWorkflowId(trigger.runbookId, trigger.scope);
   const severity: Severity | undefined = trigger.severity;
   return client.workflow.signalWithStart<typeof incidentWorkflow, [{ alerts: Alert[] }]>('incidentWorkflow', {

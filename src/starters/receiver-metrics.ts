@@ -71,7 +71,7 @@ export function createReceiverMetrics(options: ReceiverMetricsOptions): Receiver
   });
   const alertsDeduplicated = new Counter({
     name: 'incident_receiver_alerts_deduplicated_total',
-    help: 'Alerts delivered to an incident that was already open before the delivery',
+    help: 'Alerts delivered to an incident run this receiver had already delivered to (or resolved alerts to an open one)',
     registers,
   });
   const rejected = new Counter({

@@ -10,8 +10,7 @@ import type { DestinationStream } from 'pino';
 import { ConfigError } from '../config.js';
 import { createLogger, type Logger, type LogLevel } from '../logging.js';
 import { clientTracingInterceptors, RECEIVER_SERVICE_NAME, startTracing, tracesUrl } from '../tracing.js';
-import { DEFAULT_SCOPE, matchRunbook, scopeOf, type Alert } from '../domain/alerts.js';
-import { incidentWorkflowId } from '../domain/incident-key.js';
+import { DEFAULT_SCOPE, type Alert } from '../domain/alerts.js';
 import type { Runbook } from '../domain/runbook.js';
 import { InvalidFileError, loadRunbookDir } from '../activities/runbooks.js';
 import { clientConnectionOptions, loadTemporalSettings } from '../temporal.js';
@@ -23,6 +22,7 @@ import {
   describeIssues,
   toDomainAlert,
 } from './alertmanager-payload.js';
+import { KnownRuns } from './known-runs.js';
 import { AUTH_CHALLENGES, tokenChecker } from './receiver-auth.js';
 import { loadReceiverConfig, type ReceiverConfig } from './receiver-config.js';
 import { createReceiverMetrics, type RejectionReason } from './receiver-metrics.js';
@@ -98,6 +98,7 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
   }
   const checkAuth = tokenChecker(token);
   const start: StartOptions = { client, taskQueue };
+  const knownRuns = new KnownRuns();
 
   const app = Fastify({
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
@@ -138,27 +139,6 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
     }
     request.log.error({ err: error }, 'delivery failed');
     return reject(reply, 'error', 500, { error: 'internal error while delivering to Temporal' });
-  }
-
-  /** Workflow ids of incidents that are open now, among those the alerts go to (for the dedup counter). */
-  async function openIncidents(alerts: Alert[]): Promise<Set<string>> {
-    const ids = new Set<string>();
-    for (const alert of alerts) {
-      const runbook = matchRunbook(runbooks, alert.labels);
-      if (runbook) ids.add(incidentWorkflowId(runbook.id, scopeOf(alert.labels)));
-    }
-    const open = new Set<string>();
-    await Promise.all(
-      [...ids].map(async (id) => {
-        try {
-          const described = await client.workflow.getHandle(id).describe();
-          if (described.status.name === 'RUNNING') open.add(id);
-        } catch {
-          // Not found, or Temporal unreachable: the delivery below decides the answer.
-        }
-      }),
-    );
-    return open;
   }
 
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
@@ -212,21 +192,29 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
       );
     }
     let deliveries: Delivery[];
-    let alreadyOpen: Set<string>;
     try {
-      ({ deliveries, alreadyOpen } = await withTemporalDeadline(client, timeoutMs, async () => {
-        const open = await openIncidents(alerts);
+      deliveries = await withTemporalDeadline(client, timeoutMs, async () => {
         const done: Delivery[] = [];
         for (const chunk of chunksOf(alerts))
           done.push(...(await deliverAlerts(start, runbooks, chunk, 'alertmanager')));
-        return { deliveries: mergeDeliveries(done), alreadyOpen: open };
-      }));
+        return done;
+      });
     } catch (error) {
       return temporalFailure(request, reply, error);
     }
-    const deduplicated = deliveries
-      .filter((d) => alreadyOpen.has(d.workflowId))
-      .reduce((n, d) => n + d.alerts, 0);
+    // Deduplicated: delivered to a run that was open before this request (judged at its first chunk;
+    // resolved alerts only ever reach a run that is open).
+    const wasOpen = new Map<string, boolean>();
+    let deduplicated = 0;
+    for (const d of deliveries) {
+      let open = wasOpen.get(d.workflowId);
+      if (open === undefined) {
+        open = d.runId ? knownRuns.delivered(d.workflowId, d.runId) : d.delivered;
+        wasOpen.set(d.workflowId, open);
+      }
+      if (open) deduplicated += d.alerts;
+    }
+    deliveries = mergeDeliveries(deliveries);
     metrics.alertsDeduplicated.inc(deduplicated);
     request.log.info(
       {
@@ -241,7 +229,13 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
       status: 'accepted',
       alerts: alerts.length,
       truncatedAlerts: payload.truncatedAlerts,
-      incidents: deliveries,
+      incidents: deliveries.map(({ workflowId, runbookId, scope, alerts: n, delivered }) => ({
+        workflowId,
+        runbookId,
+        scope,
+        alerts: n,
+        delivered,
+      })),
     });
   });
 

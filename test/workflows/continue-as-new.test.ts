@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { timeSkippingEnv } from '../helpers/services.js';
 import { FakePlatform } from '../helpers/fake-platform.js';
-import { alert, productWorker, status, until } from '../helpers/workflows.js';
+import proto from '@temporalio/proto';
+import { alert, productWorker, raise, status, until } from '../helpers/workflows.js';
 import { alertsSignal, incidentActions } from '../../src/workflows/api.js';
 import { incidentWorkflow } from '../../src/workflows/incident.js';
 
@@ -69,4 +70,56 @@ describe('an alert storm', () => {
       expect(outcome.timeToAcknowledgeMs).toBeDefined();
     });
   });
+
+  it.each([
+    ['waiting for people or alerts', 'high-escalation-rate', 'FTEEscalationRateHigh', {}, 'Monitoring'],
+    [
+      'waiting for approval',
+      'all-channels-down',
+      'FTEAllChannelsDown',
+      { postgres: 'down' },
+      'AwaitingApproval',
+    ],
+  ] as const)(
+    'only counts a known firing alert delivered again while %s: no diagnosis, no command',
+    async (_what, runbookId, alertname, broken, waiting) => {
+      const platform = new FakePlatform();
+      platform.status = { ...broken };
+      const { worker, taskQueue } = await productWorker(env, platform.activities());
+      await worker.runUntil(async () => {
+        const repeat = alert(alertname, 'fp-repeat');
+        const handle = await raise(env, taskQueue, runbookId, [repeat]);
+        await until(
+          () => status(handle),
+          (s) => s.status === waiting,
+          waiting,
+        );
+        const probes = platform.probeCalls.length;
+        const seen = (await handle.fetchHistory()).events?.length ?? 0;
+        for (let i = 0; i < 25; i++) await handle.signal(alertsSignal, { alerts: [repeat] });
+        const s = await until(
+          () => status(handle),
+          (x) => x.alerts['fp-repeat']?.deliveries === 26,
+          'every delivery counted',
+        );
+        expect(s.status).toBe(waiting);
+        expect(platform.probeCalls.length).toBe(probes);
+        const events = ((await handle.fetchHistory()).events ?? []).slice(seen);
+        const kinds = new Set(events.map((e) => String(e.eventType)));
+        const { EventType } = proto.temporal.api.enums.v1;
+        expect(kinds).toEqual(
+          new Set(
+            [
+              EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED,
+              EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+              EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+              EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+            ].map(String),
+          ),
+        );
+        expect(events.length).toBeLessThanOrEqual(25 * 4);
+        await handle.terminate('test over');
+      });
+    },
+  );
 });
