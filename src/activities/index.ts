@@ -6,7 +6,7 @@ import { contactsSchema } from '../domain/contacts.js';
 import { gmailActivities } from './gmail.js';
 import { withHeartbeats } from './heartbeats.js';
 import { httpActivities } from './http.js';
-import { kafkaActivities, type KafkaDependencies } from './kafka.js';
+import { kafkaActivities, kafkaAdmins, type KafkaAdmins, type KafkaDependencies } from './kafka.js';
 import { checkKafkaEnv, kafkaDependencies, kafkaEnvShape } from './kafka-env.js';
 import { kubernetesActivities, loadKubeConfig } from './kubernetes.js';
 import { applyMigrations, ledgerActivities } from './ledger.js';
@@ -46,6 +46,8 @@ export interface ActivityDependencies {
   ledgerPool: pg.Pool;
   /** Brokers, TLS and SASL of the platform's Kafka, with the files the variables name already read. */
   kafka: KafkaDependencies;
+  /** The Kafka probes' admin clients, kept connected between calls (closed by close()); without, their own. */
+  kafkaAdmins?: KafkaAdmins;
   close(): Promise<void>;
 }
 
@@ -69,7 +71,17 @@ export async function loadActivityDependencies(
     await ledgerPool.end();
     throw error;
   }
-  return { env, processEnv, ledgerPool, kafka, close: () => ledgerPool.end() };
+  const admins = kafkaAdmins(kafka);
+  return {
+    env,
+    processEnv,
+    ledgerPool,
+    kafka,
+    kafkaAdmins: admins,
+    close: async () => {
+      await Promise.all([ledgerPool.end(), admins.close()]);
+    },
+  };
 }
 
 /**
@@ -92,7 +104,7 @@ export function createActivities(deps: ActivityDependencies) {
       platformDb: { connectionString: env.PLATFORM_DATABASE_URL },
       ledgerPool: deps.ledgerPool,
     }),
-    ...kafkaActivities(deps.kafka),
+    ...kafkaActivities(deps.kafka, deps.kafkaAdmins),
     ...httpActivities({
       apiBaseUrl: env.FTE_API_URL,
       statusPages: { openai: env.OPENAI_STATUS_URL, twilio: env.TWILIO_STATUS_URL },

@@ -6,8 +6,8 @@ import type { ProbeActivity } from '../domain/activity-contract.js';
 import type { Finding, FindingStatus } from '../domain/findings.js';
 import { type ErrorKind, makeFinding, parseActivityArgs, withTimeout } from './common.js';
 
-// Probes of the platform's Kafka. Each call uses its own admin client with short timeouts and one retry:
-// kafkajs retries for about half a minute by default, longer than a probe should hang.
+// Probes of the platform's Kafka, on admin clients kept between calls (KafkaAdmins) with short timeouts and
+// one retry: kafkajs retries for about half a minute by default, longer than a probe should hang.
 
 export const kafkaConfigSchema = z.object({
   brokers: z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')).min(1),
@@ -55,28 +55,63 @@ function clientConfig(cfg: Config, brokers: string[] = cfg.brokers): KafkaConfig
   };
 }
 
-/** Connects an admin client, runs `work`, disconnects; bounded as a whole. */
-async function withAdmin<T>(
-  cfg: Config,
-  what: string,
-  work: (admin: Admin) => Promise<T>,
-  brokers?: string[],
-) {
-  const admin = new Kafka(clientConfig(cfg, brokers)).admin();
-  const bound = cfg.connectionTimeoutMs * 2 + cfg.requestTimeoutMs * 4 + 2000;
-  try {
-    return await withTimeout(
-      bound,
-      what,
-      (async () => {
-        await admin.connect();
-        return work(admin);
-      })(),
-    );
-  } finally {
-    await Promise.race([admin.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
+/**
+ * Admin clients kept connected between probe calls, one per broker list (the bootstrap brokers, a
+ * controller): a probe then costs a request, not a connection, TLS handshake and SASL exchange. A client
+ * that fails in any way is dropped, so the next call connects afresh.
+ */
+export class KafkaAdmins {
+  readonly #admins = new Map<string, { admin: Admin; connected: Promise<void> }>();
+
+  constructor(private readonly cfg: Config) {}
+
+  /** Runs `work` on the kept client of `brokers`, bounded as a whole (connecting included). */
+  async run<T>(what: string, work: (admin: Admin) => Promise<T>, brokers = this.cfg.brokers): Promise<T> {
+    const key = brokers.join(',');
+    const kept = this.#admins.get(key);
+    try {
+      return await this.#attempt(key, what, work, brokers);
+    } catch (error) {
+      // A kept connection may have been closed meanwhile (the broker closes idle ones): a failure is only
+      // reported once a fresh connection failed too.
+      if (!kept) throw error;
+      return this.#attempt(key, what, work, brokers);
+    }
+  }
+
+  async #attempt<T>(key: string, what: string, work: (admin: Admin) => Promise<T>, brokers: string[]) {
+    let entry = this.#admins.get(key);
+    if (!entry) {
+      const admin = new Kafka(clientConfig(this.cfg, brokers)).admin();
+      entry = { admin, connected: admin.connect() };
+      entry.connected.catch(() => {});
+      this.#admins.set(key, entry);
+    }
+    const { admin, connected } = entry;
+    const bound = this.cfg.connectionTimeoutMs * 2 + this.cfg.requestTimeoutMs * 4 + 2000;
+    try {
+      return await withTimeout(
+        bound,
+        what,
+        connected.then(() => work(admin)),
+      );
+    } catch (error) {
+      if (this.#admins.get(key) === entry) this.#admins.delete(key);
+      void disconnect(admin);
+      throw error;
+    }
+  }
+
+  /** Disconnects every kept client (the worker is stopping). */
+  async close(): Promise<void> {
+    const admins = [...this.#admins.values()];
+    this.#admins.clear();
+    await Promise.all(admins.map((e) => disconnect(e.admin)));
   }
 }
+
+const disconnect = (admin: Admin) =>
+  Promise.race([admin.disconnect().catch(() => {}), new Promise((r) => setTimeout(r, 1000).unref())]);
 
 // Node's codes for a broker certificate that does not verify: no trusted issuer, or not valid now or here.
 const UNTRUSTED_CERTIFICATE = new Set([
@@ -198,8 +233,13 @@ export function partitionLag(committed: number, logEnd: number): number | null {
   return committed < 0 ? null : Math.max(0, logEnd - committed);
 }
 
-export function kafkaActivities(deps: KafkaDependencies) {
+/** Creates the kept admin clients of a worker; close them when it stops. */
+export const kafkaAdmins = (deps: KafkaDependencies) => new KafkaAdmins(kafkaConfigSchema.parse(deps));
+
+export function kafkaActivities(deps: KafkaDependencies, admins = kafkaAdmins(deps)) {
   const cfg = kafkaConfigSchema.parse(deps);
+  const withAdmin = <T>(what: string, work: (admin: Admin) => Promise<T>, brokers?: string[]) =>
+    admins.run(what, work, brokers);
   const known = [
     ...(cfg.sasl ? [cfg.sasl.password] : []),
     ...(typeof cfg.ssl === 'object' && cfg.ssl.key ? [cfg.ssl.key] : []),
@@ -218,7 +258,7 @@ export function kafkaActivities(deps: KafkaDependencies) {
     const started = performance.now();
     let cluster: Awaited<ReturnType<Admin['describeCluster']>>;
     try {
-      cluster = await withAdmin(cfg, `Kafka at ${where}`, (admin) => admin.describeCluster());
+      cluster = await withAdmin(`Kafka at ${where}`, (admin) => admin.describeCluster());
     } catch (error) {
       const p = describeKafkaError(error);
       // Rejected credentials or an untrusted certificate say nothing about Kafka's health, and restarting
@@ -246,7 +286,7 @@ export function kafkaActivities(deps: KafkaDependencies) {
     else {
       const address = `${controller.host}:${controller.port}`;
       try {
-        await withAdmin(cfg, `Kafka controller at ${address}`, (admin) => admin.describeCluster(), [address]);
+        await withAdmin(`Kafka controller at ${address}`, (admin) => admin.describeCluster(), [address]);
       } catch (error) {
         problems.push(
           `controller ${controller.nodeId} at ${address} is unreachable: ${describeKafkaError(error).message}`,
@@ -285,7 +325,7 @@ export function kafkaActivities(deps: KafkaDependencies) {
   const kafkaConsumerLag: ProbeActivity = async (input) => {
     const args = parseActivityArgs(kafkaProbeArgs.kafkaConsumerLag, input.args, 'kafkaConsumerLag');
     try {
-      return await withAdmin(cfg, `Kafka at ${where}`, async (admin) => {
+      return await withAdmin(`Kafka at ${where}`, async (admin) => {
         const [described, offsets] = await Promise.all([
           admin.describeGroups([args.group]),
           admin.fetchOffsets({ groupId: args.group, ...(args.topic ? { topics: [args.topic] } : {}) }),
