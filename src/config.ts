@@ -121,3 +121,14 @@ export const workerEndpointsEnvSchema = z.object({
 });
 
 export type WorkerEndpointsEnv = z.output<typeof workerEndpointsEnvSchema>;
+
+/**
+ * WORKER_MAX_CACHED_WORKFLOWS: how many workflows the worker keeps in memory between their tasks (one evicted
+ * is replayed from its history at its next task); unset, derived from the heap (defaultMaxCachedWorkflows).
+ */
+export const workerCacheEnvSchema = z.object({
+  WORKER_MAX_CACHED_WORKFLOWS: z.preprocess(
+    unsetIfEmpty,
+    z.coerce.number().int().min(0).max(100_000).optional(),
+  ),
+});

@@ -1,8 +1,15 @@
 import { pathToFileURL } from 'node:url';
+import { getHeapStatistics } from 'node:v8';
 import { Runtime, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { connectWorker, loadTemporalSettings } from './temporal.js';
 import { createActivities, loadActivityDependencies, type ActivityDependencies } from './activities/index.js';
-import { ConfigError, parseEnv, workerDeploymentEnvSchema, workerEndpointsEnvSchema } from './config.js';
+import {
+  ConfigError,
+  parseEnv,
+  workerCacheEnvSchema,
+  workerDeploymentEnvSchema,
+  workerEndpointsEnvSchema,
+} from './config.js';
 import { InvalidFileError } from './activities/runbooks.js';
 import { loadWorkflowBundle, workflowsPath } from './workflow-bundle.js';
 import { temporalPollerCheck, workerHealthApp } from './worker-health.js';
@@ -72,6 +79,30 @@ export interface IncidentWorkerOptions {
   workflowBundle?: { code: string };
   /** Default: off (the workflows' spans are dropped). */
   tracing?: Tracing;
+  /** Default: defaultMaxCachedWorkflows() (WORKER_MAX_CACHED_WORKFLOWS). */
+  maxCachedWorkflows?: number;
+}
+
+/** What a cached workflow of this bundle holds, with a margin: about 2.1 MB measured (bench/open-reports.ts). */
+const CACHED_WORKFLOW_MIB = 2.5;
+/** Reports wake a few times a day and incidents are few: a larger cache buys replays nobody waits for. */
+const MAX_DEFAULT_CACHED_WORKFLOWS = 150;
+
+/**
+ * The cache bound that fits the workflows' heap (the workflow thread gets the process's V8 limits). Each
+ * workflow evaluates the bundle's modules, zod schemas included, so it holds about 2 MB; the SDK's default
+ * counts 600 a GiB of heap limit: 145 in the heap of a 1 GiB container, where 150 ran the workflow thread
+ * out of heap, and 2,395 on a large host, where 10,000 open reports took 5 GB (bench/open-reports.ts).
+ */
+export function defaultMaxCachedWorkflows(heapLimitBytes = getHeapStatistics().heap_size_limit): number {
+  // The limit counts the young generation too (192 MiB of the 448 that --max-old-space-size=256 gives).
+  const fits = Math.floor((heapLimitBytes / 2 ** 20 - 300) / CACHED_WORKFLOW_MIB);
+  return Math.min(MAX_DEFAULT_CACHED_WORKFLOWS, Math.max(2, fits));
+}
+
+/** WORKER_MAX_CACHED_WORKFLOWS, else the default for this process's heap. */
+export function loadWorkerCacheSize(env: NodeJS.ProcessEnv = process.env): number {
+  return parseEnv(workerCacheEnvSchema, env).WORKER_MAX_CACHED_WORKFLOWS ?? defaultMaxCachedWorkflows();
 }
 
 export async function createIncidentWorker(options: IncidentWorkerOptions): Promise<Worker> {
@@ -82,6 +113,7 @@ export async function createIncidentWorker(options: IncidentWorkerOptions): Prom
     taskQueue: options.taskQueue,
     workflowBundle: options.workflowBundle ?? (await loadWorkflowBundle(undefined, false)).bundle,
     activities: createActivities(options.dependencies),
+    maxCachedWorkflows: options.maxCachedWorkflows ?? defaultMaxCachedWorkflows(),
     ...workerTracingOptions(options.tracing),
     ...(deployment ? { workerDeploymentOptions: deployment } : {}),
   });
@@ -91,6 +123,7 @@ async function main(logger: Logger): Promise<void> {
   const endpoints = parseEnv(workerEndpointsEnvSchema);
   const settings = await loadTemporalSettings();
   const deployment = loadWorkerDeploymentSettings();
+  const maxCachedWorkflows = loadWorkerCacheSize();
   const traces = tracesUrl();
   // Before any connection: the SDK's runtime is created once, with its logger and telemetry.
   Runtime.install({
@@ -116,11 +149,13 @@ async function main(logger: Logger): Promise<void> {
     dependencies,
     deployment,
     workflowBundle: workflows.bundle,
+    maxCachedWorkflows,
     ...(tracing ? { tracing } : {}),
   });
   logger.info(
     `worker: polling task queue ${settings.taskQueue} on ${settings.address} (${settings.namespace}) as ` +
-      `${describeDeployment(deployment)}; workflows ${workflows.source} (code sha256 ${workflows.digest.slice(0, 12)})`,
+      `${describeDeployment(deployment)}; workflows ${workflows.source} (code sha256 ${workflows.digest.slice(0, 12)}); ` +
+      `caches up to ${maxCachedWorkflows} workflows`,
   );
   const health =
     endpoints.WORKER_HEALTH_PORT === undefined
