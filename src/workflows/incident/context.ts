@@ -16,6 +16,8 @@ import type { IncidentWorkflowInput } from './types.js';
 /** History length at which the incident continues as new, keeping its state (alert storms). */
 const DEFAULT_HISTORY_LIMIT = 8_000;
 const TIMELINE_LIMIT = 500;
+/** From this patch on, a status change that leaves every search attribute as it was writes no upsert. */
+export const UPSERT_ONLY_CHANGES = 'upsert-only-changed-search-attributes';
 
 /**
  * One run of an incident: what it knows and its effects on the world outside the workflow (timeline,
@@ -48,6 +50,7 @@ export class Incident {
   /** Cancels the incident's work (the plan loop and its waits); set by the workflow function. */
   cancelWork: () => void = () => {};
   private published = '';
+  private publishedAttributes = '';
   private notifySeq = 0;
 
   constructor(
@@ -187,16 +190,21 @@ export class Incident {
   publish(): void {
     const s = this.ready().state;
     s.awaitingApproval = s.steps.filter((st) => st.status === 'awaiting-approval').map((st) => st.id);
-    const key = JSON.stringify([s.severity, s.status, s.awaitingApproval, s.waitingFor]);
+    const attributes = JSON.stringify([s.severity, s.status, s.awaitingApproval]);
+    const key = JSON.stringify([attributes, s.waitingFor]);
     if (key === this.published) return;
     this.published = key;
-    wf.upsertSearchAttributes([
-      { key: IncidentSeverity, value: s.severity },
-      { key: IncidentStatusKey, value: s.status },
-      { key: IncidentRunbook, value: s.runbookId },
-      { key: IncidentTeam, value: s.team },
-      { key: AwaitingApproval, value: s.awaitingApproval },
-    ]);
+    // Each upsert is a history event: a new "waiting for" alone changes only the details below.
+    const unchanged = attributes === this.publishedAttributes;
+    this.publishedAttributes = attributes;
+    if (!unchanged || !wf.patched(UPSERT_ONLY_CHANGES))
+      wf.upsertSearchAttributes([
+        { key: IncidentSeverity, value: s.severity },
+        { key: IncidentStatusKey, value: s.status },
+        { key: IncidentRunbook, value: s.runbookId },
+        { key: IncidentTeam, value: s.team },
+        { key: AwaitingApproval, value: s.awaitingApproval },
+      ]);
     const lines = [
       ...(s.drill ? ['**DRILL**: a rehearsal (`incidentctl drill`), not a real incident'] : []),
       `**${s.severity} ${s.status}**: ${s.title} (runbook \`${s.runbookId}\`, scope \`${s.scope}\`)`,
