@@ -1,4 +1,9 @@
-import { WorkflowNotFoundError, type Client, type WorkflowHandleWithSignaledRunId } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type Client,
+  type WorkflowHandleWithSignaledRunId,
+} from '@temporalio/client';
 import { drillOf, matchRunbook, scopeOf, type Alert } from '../domain/alerts.js';
 import type { IncidentTrigger } from '../domain/commands.js';
 import { incidentWorkflowId } from '../domain/incident-key.js';
@@ -88,16 +93,30 @@ export async function signalIncident(
 ): Promise<WorkflowHandleWithSignaledRunId<typeof incidentWorkflow>> {
   const workflowId = incidentWorkflowId(trigger.runbookId, trigger.scope);
   const severity: Severity | undefined = trigger.severity;
-  return client.workflow.signalWithStart<typeof incidentWorkflow, [{ alerts: Alert[] }]>('incidentWorkflow', {
-    taskQueue,
-    workflowId,
-    args: [{ trigger: { ...trigger, alerts: [] } }],
-    signal: alertsSignal,
-    signalArgs: [{ alerts }],
-    staticSummary: `${trigger.drill ? 'DRILL ' : ''}${severity ? `${severity} ` : ''}${title ?? trigger.title ?? trigger.runbookId} (${trigger.scope})`,
-    staticDetails: `${trigger.drill ? `**DRILL** (a rehearsal; notifications ${trigger.drill.notify ? 'are sent' : 'are only logged'}). ` : ''}Runbook \`${trigger.runbookId}\`, scope \`${trigger.scope}\`, opened from ${trigger.source}${
-      trigger.declaredBy ? ` by ${trigger.declaredBy}` : ''
-    }.`,
-    ...(trigger.drill ? { typedSearchAttributes: [{ key: IncidentDrill, value: true }] } : {}),
-  });
+  const signalWithStart = () =>
+    client.workflow.signalWithStart<typeof incidentWorkflow, [{ alerts: Alert[] }]>('incidentWorkflow', {
+      taskQueue,
+      workflowId,
+      args: [{ trigger: { ...trigger, alerts: [] } }],
+      signal: alertsSignal,
+      signalArgs: [{ alerts }],
+      staticSummary: `${trigger.drill ? 'DRILL ' : ''}${severity ? `${severity} ` : ''}${title ?? trigger.title ?? trigger.runbookId} (${trigger.scope})`,
+      staticDetails: `${trigger.drill ? `**DRILL** (a rehearsal; notifications ${trigger.drill.notify ? 'are sent' : 'are only logged'}). ` : ''}Runbook \`${trigger.runbookId}\`, scope \`${trigger.scope}\`, opened from ${trigger.source}${
+        trigger.declaredBy ? ` by ${trigger.declaredBy}` : ''
+      }.`,
+      ...(trigger.drill ? { typedSearchAttributes: [{ key: IncidentDrill, value: true }] } : {}),
+    });
+  // Concurrent first deliveries race to start the run: the loser's start failed and signalled nothing, and the
+  // run it lost to is open now, so the same call signals it. (Temporal's server retries this itself; its
+  // time-skipping test server does not.)
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await signalWithStart();
+    } catch (error) {
+      if (!(error instanceof WorkflowExecutionAlreadyStartedError) || attempt >= START_RACE_ATTEMPTS)
+        throw error;
+    }
+  }
 }
+
+const START_RACE_ATTEMPTS = 3;
