@@ -99,5 +99,9 @@ export async function main(argv: string[]): Promise<number> {
 /** For bench/<name>.ts run alone: `npx tsx bench/<name>.ts [--small] [--keep-server]`. */
 export async function runAlone(importMetaUrl: string, name: string): Promise<void> {
   if (!process.argv[1] || importMetaUrl !== pathToFileURL(process.argv[1]).href) return;
-  process.exitCode = await main([name, ...process.argv.slice(2).filter((a) => a.startsWith('--'))]);
+  // Not awaited: main() imports this very module (loadBenchmark), which must finish evaluating first, or the
+  // import waits for the module's top-level await and the process ends with nothing left to run.
+  void main([name, ...process.argv.slice(2).filter((a) => a.startsWith('--'))]).then((code) => {
+    process.exitCode = code;
+  });
 }

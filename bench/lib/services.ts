@@ -13,6 +13,8 @@ export interface BenchServices {
   kafkaBrokers: string[];
   /** Admin kubeconfig of the local control plane. */
   kubeconfig: string;
+  /** The time-skipping test server's executable (scripts/temporal-test-server.sh path), for benchmarks of long waits. */
+  timeSkippingServer?: string;
 }
 
 const run = promisify(execFile);
@@ -68,15 +70,17 @@ export async function startBenchServices(options: { fresh?: boolean } = {}): Pro
     ensure('temporal.sh', temporalEnv(port)),
     ensure('kube.sh', env),
   ]);
-  const [postgresUrl, kubeconfig] = await Promise.all([
+  const [postgresUrl, kubeconfig, timeSkippingServer] = await Promise.all([
     script('postgres.sh', ['url'], env),
     script('kube.sh', ['kubeconfig'], env),
+    script('temporal-test-server.sh', ['path'], env),
   ]);
   return {
     temporalAddress: `127.0.0.1:${port}`,
     postgresUrl,
     kafkaBrokers: [`127.0.0.1:${env.KAFKA_PORT}`],
     kubeconfig,
+    timeSkippingServer,
   };
 }
 
