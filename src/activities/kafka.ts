@@ -134,6 +134,7 @@ export type KafkaSetupProblem = 'authentication' | 'tls';
 /** The cause of a misconfigured connection, said plainly; undefined for any other error. */
 function setupProblem(
   chain: { name?: unknown; code?: unknown; type?: unknown; message: string }[],
+  clientCertificate: boolean,
 ): { problem: KafkaSetupProblem; kind: ErrorKind; message: string } | undefined {
   const sasl = chain.find((e) => e.name === 'KafkaJSSASLAuthenticationError');
   if (sasl) return { problem: 'authentication', kind: 'ForbiddenError', message: sasl.message };
@@ -161,7 +162,10 @@ function setupProblem(
   // The broker ends the handshake with an alert; OpenSSL's text for it is long and internal.
   const alert = chain.find((e) => typeof e.code === 'string' && /^ERR_SSL_.*ALERT/.test(e.code));
   if (alert) {
-    const needed = /CERTIFICATE_REQUIRED/.test(String(alert.code));
+    // TLS 1.3 brokers say certificate_required; over TLS 1.2 a client that sent none gets bad_certificate.
+    const needed =
+      /CERTIFICATE_REQUIRED/.test(String(alert.code)) ||
+      (!clientCertificate && /BAD_CERTIFICATE/.test(String(alert.code)));
     return {
       problem: 'tls',
       kind: 'PreconditionFailedError',
@@ -177,7 +181,11 @@ function setupProblem(
  * kafkajs wraps the cause (e.g. ECONNREFUSED) in retry errors; the innermost message says the most. Rejected
  * credentials and TLS failures are said plainly and marked with `problem`.
  */
-export function describeKafkaError(error: unknown): {
+export function describeKafkaError(
+  error: unknown,
+  /** Whether a client certificate was offered (KAFKA_SSL_CERT_FILE): what the broker's refusal means. */
+  clientCertificate = false,
+): {
   kind: ErrorKind;
   message: string;
   problem?: KafkaSetupProblem;
@@ -194,7 +202,7 @@ export function describeKafkaError(error: unknown): {
     const next = current as { cause?: unknown; originalError?: unknown };
     current = next.originalError ?? next.cause;
   }
-  const setup = setupProblem(chain);
+  const setup = setupProblem(chain, clientCertificate);
   if (setup) return setup;
   const messages = [...new Set(chain.map((e) => e.message))];
   const message = messages.join(': ') || String(error);
@@ -245,6 +253,8 @@ export function kafkaActivities(deps: KafkaDependencies, admins = kafkaAdmins(de
     ...(typeof cfg.ssl === 'object' && cfg.ssl.key ? [cfg.ssl.key] : []),
   ];
   const where = cfg.brokers.join(',');
+  const withCertificate = typeof cfg.ssl === 'object' && Boolean(cfg.ssl.cert);
+  const describe = (error: unknown) => describeKafkaError(error, withCertificate);
   const finding = (
     probe: string,
     status: FindingStatus,
@@ -260,7 +270,7 @@ export function kafkaActivities(deps: KafkaDependencies, admins = kafkaAdmins(de
     try {
       cluster = await withAdmin(`Kafka at ${where}`, (admin) => admin.describeCluster());
     } catch (error) {
-      const p = describeKafkaError(error);
+      const p = describe(error);
       // Rejected credentials or an untrusted certificate say nothing about Kafka's health, and restarting
       // Kafka would not help: unknown, not down.
       if (p.problem) {
@@ -289,7 +299,7 @@ export function kafkaActivities(deps: KafkaDependencies, admins = kafkaAdmins(de
         await withAdmin(`Kafka controller at ${address}`, (admin) => admin.describeCluster(), [address]);
       } catch (error) {
         problems.push(
-          `controller ${controller.nodeId} at ${address} is unreachable: ${describeKafkaError(error).message}`,
+          `controller ${controller.nodeId} at ${address} is unreachable: ${describe(error).message}`,
         );
       }
     }
@@ -341,7 +351,7 @@ export function kafkaActivities(deps: KafkaDependencies, admins = kafkaAdmins(de
           try {
             ends = await admin.fetchTopicOffsets(topic);
           } catch (error) {
-            missingTopics.push(`${topic} (${describeKafkaError(error).message})`);
+            missingTopics.push(`${topic} (${describe(error).message})`);
             continue;
           }
           const endOf = new Map(ends.map((e) => [e.partition, Number(e.high)]));
@@ -360,7 +370,7 @@ export function kafkaActivities(deps: KafkaDependencies, admins = kafkaAdmins(de
         );
       });
     } catch (error) {
-      const p = describeKafkaError(error);
+      const p = describe(error);
       return finding(
         input.probeId,
         'unknown',
