@@ -116,19 +116,27 @@ describe('agent-latency with the autoscaler at its ceiling', () => {
     const autoscaling = sandbox.cluster.admin.makeApiClient(AutoscalingV2Api);
     const hpa = () =>
       autoscaling.readNamespacedHorizontalPodAutoscaler({ name: processor, namespace: sandbox.namespace });
-    const setLimits = (minReplicas: number, maxReplicas: number) =>
+    // Its own scale-ups are off meanwhile: once the runbook raises the ceiling, the autoscaler could scale
+    // out by itself and race the runbook's scale step (then rightly not needed); this test is about the runbook.
+    const setLimits = (minReplicas: number, maxReplicas: number, scaleUp: 'Disabled' | null) =>
       autoscaling.patchNamespacedHorizontalPodAutoscaler(
         {
           name: processor,
           namespace: sandbox.namespace,
-          body: { spec: { minReplicas, maxReplicas } },
+          body: {
+            spec: {
+              minReplicas,
+              maxReplicas,
+              behavior: scaleUp ? { scaleUp: { selectPolicy: scaleUp } } : null,
+            },
+          },
         },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       );
     const { minReplicas = 1, maxReplicas } = (await hpa()).spec ?? { maxReplicas: 0 };
     try {
       // Someone capped the autoscaler at two replicas; its controller holds the processor there.
-      await setLimits(2, 2);
+      await setLimits(2, 2, 'Disabled');
       await expect
         .poll(
           async () => {
@@ -173,7 +181,7 @@ describe('agent-latency with the autoscaler at its ceiling', () => {
       await product().handle(runbook).result();
       expect((await product().status(runbook)).status).toBe('Resolved');
     } finally {
-      await setLimits(minReplicas, maxReplicas ?? 5);
+      await setLimits(minReplicas, maxReplicas ?? 5, null);
     }
   }, 600_000);
 });
