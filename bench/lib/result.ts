@@ -1,4 +1,5 @@
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { format, resolveConfig } from 'prettier';
 import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
@@ -123,5 +124,6 @@ export async function updatePerformanceDoc(file: string, results: BenchResult[])
   const end = doc.indexOf(TABLE_END);
   if (start < 0 || end < start) throw new Error(`${file} has no bench results markers`);
   const next = `${doc.slice(0, start + TABLE_START.length)}\n\n${renderTable(results)}\n\n${doc.slice(end)}`;
-  await writeFile(file, next);
+  // Laid out as the project's format check wants it, so a run leaves the doc ready to commit.
+  await writeFile(file, await format(next, { ...(await resolveConfig(file)), filepath: file }));
 }
