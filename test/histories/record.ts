@@ -519,12 +519,10 @@ const scenarios: Scenario[] = [
         await handle.signal(incidentActions.acknowledge.signal, { by: 'alice' });
         // Refused once the incident is open (the step does not wait for approval): a rejected attempt.
         await handle.signal(incidentActions.approve.signal, { step: 'scale-workers', by: 'erin' });
-        // The load is a local activity (patched('local-reads')): the workflow takes the signals in the
-        // activation that resolves it, before its result, so they are recorded before the load ends.
         await until(
           () => handle.fetchHistory(),
-          (h) => signalsRecorded(h) >= 4,
-          'the signals in history while the runbook loads',
+          (h) => handledAfterLastSignal(h),
+          'the workflow to take the signals while the runbook loads',
         );
         release();
         await until(
@@ -875,10 +873,12 @@ function channelMetrics(): Record<string, number> {
 }
 
 /** True once a workflow task completed after the last signal in the history: the signals were handled. */
-/** The signals a run's history holds (signalWithStart's own included). */
-function signalsRecorded(history: History): number {
-  return (history.events ?? []).filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED)
-    .length;
+function handledAfterLastSignal(history: History): boolean {
+  const types = (history.events ?? []).map((e) => e.eventType);
+  const lastSignal = types.lastIndexOf(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED);
+  return (
+    lastSignal >= 0 && types.indexOf(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, lastSignal) > lastSignal
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
