@@ -19,9 +19,14 @@ export interface RegisterOptions {
 
 /** Who a raw argument says acted, for the record of a refused attempt (bounded, never trusted). */
 export function claimedBy(raw: unknown): string | undefined {
-  return typeof raw === 'object' && raw && 'by' in raw
-    ? String((raw as { by: unknown }).by).slice(0, 100)
-    : undefined;
+  if (typeof raw !== 'object' || !raw || !('by' in raw)) return undefined;
+  const by = (raw as { by: unknown }).by;
+  try {
+    return String(by).slice(0, 100);
+  } catch {
+    // An object whose toString is not a function (e.g. {"toString": 1}): String() throws.
+    return '(an object)';
+  }
 }
 
 /** Unpaired UTF-16 surrogates: a string with one is no valid UTF-8, which protobuf strings must be. */

@@ -428,9 +428,17 @@ const describeAttempt = (a: Attempt) =>
   `${a.via} ${a.name} (${a.defect}): ${(JSON.stringify(a.raw) ?? 'undefined').slice(0, 200)}`;
 
 /** Who a refused Signal's record names: what the argument says, bounded (human-actions.ts), else system. */
+function describeClaim(by: Json | undefined): string {
+  try {
+    return String(by).slice(0, 100);
+  } catch {
+    return '(an object)';
+  }
+}
+
 function claimed(raw: Json | undefined): string {
   return typeof raw === 'object' && raw !== null && !Array.isArray(raw) && 'by' in raw
-    ? String(raw.by).slice(0, 100)
+    ? describeClaim(raw.by)
     : 'system';
 }
 
