@@ -2,14 +2,14 @@ import { performance } from 'node:perf_hooks';
 import { incidentWorkflowId } from '../src/domain/incident-key.js';
 import { alertsSignal } from '../src/workflows/api.js';
 import {
+  compareInRounds,
   firingAlert,
   incidentState,
   listRuns,
   settledCount,
   terminateAll,
-  withCpu,
 } from './lib/incidents.js';
-import { percentile, perSecond, timedPool } from './lib/measure.js';
+import { percentile, timedPool } from './lib/measure.js';
 import { startBenchProduct, uniqueName } from './lib/product.js';
 import { figure } from './lib/result.js';
 import { runAlone, type Benchmark } from './lib/runner.js';
@@ -61,31 +61,13 @@ export const benchmark: Benchmark = {
           if (status !== 202) refused.push(i);
         });
 
-      const rawRates: number[] = [];
-      const receiverRates: number[] = [];
-      const cpu = { raw: [] as number[], receiver: [] as number[] };
-      for (let r = 0; r < rounds; r++) {
-        const from = r * perRound;
-        const count = Math.min(perRound, n - from);
-        const order = r % 2 === 0 ? (['raw', 'receiver'] as const) : (['receiver', 'raw'] as const);
-        for (const phase of order) {
-          const { value: ms, cpuShare } = await withCpu(() =>
-            phase === 'raw' ? raw(from) : viaReceiver(from),
-          );
-          (phase === 'raw' ? rawRates : receiverRates).push(perSecond(count, ms));
-          cpu[phase].push(cpuShare);
-          log(
-            `  round ${r + 1} ${phase}: ${count} in ${Math.round(ms)} ms (${perSecond(count, ms).toFixed(1)}/s)`,
-          );
-        }
-      }
-      // Rounds next to each other in time see the same server load: compare within a round, take the median.
-      const ratio = percentile(
-        rawRates.map((raw, i) => (receiverRates[i] ?? 0) / raw),
-        50,
-      );
-      const rawRate = percentile(rawRates, 50);
-      const receiverRate = percentile(receiverRates, 50);
+      const { rawRates, receiverRates, cpu, ratio, rawRate, receiverRate } = await compareInRounds({
+        rounds,
+        perRound,
+        total: n,
+        run: (phase, from) => (phase === 'raw' ? raw(from) : viaReceiver(from)),
+        log,
+      });
 
       // Correctness: one run per scope in visibility, then the incidents' own count of their alert.
       const expected = new Set(Array.from({ length: n }, (_, i) => incidentWorkflowId(RUNBOOK, scopeOf(i))));

@@ -2,8 +2,8 @@ import type { Client } from '@temporalio/client';
 import { incidentWorkflowId } from '../src/domain/incident-key.js';
 import type { IncidentState } from '../src/domain/incident.js';
 import { signalIncident } from '../src/starters/deliver.js';
-import { firingAlert, incidentState, listRuns, terminateAll, withCpu } from './lib/incidents.js';
-import { percentile, perSecond, timedPool } from './lib/measure.js';
+import { compareInRounds, firingAlert, incidentState, listRuns, terminateAll } from './lib/incidents.js';
+import { timedPool } from './lib/measure.js';
 import { startBenchProduct } from './lib/product.js';
 import { figure } from './lib/result.js';
 import { runAlone, type Benchmark } from './lib/runner.js';
@@ -71,32 +71,16 @@ export const benchmark: Benchmark = {
       const metricsUrl = product.receiverUrl.replace('/webhooks/alertmanager', '/metrics');
       const dedupBefore = await deduplicatedTotal(metricsUrl);
 
-      const rawRates: number[] = [];
-      const receiverRates: number[] = [];
-      const cpu = { raw: [] as number[], receiver: [] as number[] };
-      for (let r = 0; r < rounds; r++) {
-        const count = Math.min(perRound, m - r * perRound);
-        const order = r % 2 === 0 ? (['raw', 'receiver'] as const) : (['receiver', 'raw'] as const);
-        for (const phase of order) {
-          const { value: ms, cpuShare } = await withCpu(() =>
-            timedPool(count, concurrency, async () => {
-              await (phase === 'raw' ? deliverRaw() : deliver());
-            }),
-          );
-          (phase === 'raw' ? rawRates : receiverRates).push(perSecond(count, ms));
-          cpu[phase].push(cpuShare);
-          log(
-            `  round ${r + 1} ${phase}: ${count} in ${Math.round(ms)} ms (${perSecond(count, ms).toFixed(1)}/s)`,
-          );
-        }
-      }
-      // Rounds next to each other in time see the same server load: compare within a round, take the median.
-      const ratio = percentile(
-        rawRates.map((raw, i) => (receiverRates[i] ?? 0) / raw),
-        50,
-      );
-      const rawRate = percentile(rawRates, 50);
-      const receiverRate = percentile(receiverRates, 50);
+      const { rawRates, receiverRates, cpu, ratio, rawRate, receiverRate } = await compareInRounds({
+        rounds,
+        perRound,
+        total: m,
+        run: (phase, _from, count) =>
+          timedPool(count, concurrency, async () => {
+            await (phase === 'raw' ? deliverRaw() : deliver());
+          }),
+        log,
+      });
 
       // Correctness: every delivery counted once by the incident, one incident, history per delivery.
       const all = (x: IncidentState) => (x.alerts[FINGERPRINT]?.deliveries ?? 0) >= m + 1;

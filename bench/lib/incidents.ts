@@ -2,7 +2,7 @@ import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { Alert } from '../../src/domain/alerts.js';
 import type { IncidentState } from '../../src/domain/incident.js';
 import { incidentStatusQuery } from '../../src/workflows/api.js';
-import { timedPool } from './measure.js';
+import { percentile, perSecond, timedPool } from './measure.js';
 
 // What the ingest and storm benchmarks check after their timed phases: runs in visibility, the incidents'
 // own count of deliveries (status query), and clean-up.
@@ -83,4 +83,59 @@ export async function withCpu<T>(fn: () => Promise<T>): Promise<{ value: T; cpuS
   const used = process.cpuUsage(cpu);
   const wallUs = (performance.now() - started) * 1000;
   return { value, cpuShare: wallUs > 0 ? (used.user + used.system) / wallUs : 0 };
+}
+
+export type Phase = 'raw' | 'receiver';
+
+/** Per-round rates of both phases, their medians, and the median of the within-round ratios. */
+export interface RoundsComparison {
+  rawRates: number[];
+  receiverRates: number[];
+  cpu: Record<Phase, number[]>;
+  /** Median over the rounds of receiver rate / raw rate within the round. */
+  ratio: number;
+  rawRate: number;
+  receiverRate: number;
+}
+
+/**
+ * Times `rounds` rounds of both phases in alternating order (raw then receiver, then receiver then raw, ...):
+ * rounds next to each other in time see the same server load, so each round's ratio compares like with like.
+ * `run(phase, from, count)` sends `count` calls starting at call number `from` and returns its wall time.
+ */
+export async function compareInRounds(options: {
+  rounds: number;
+  perRound: number;
+  total: number;
+  run: (phase: Phase, from: number, count: number) => Promise<number>;
+  log: (line: string) => void;
+}): Promise<RoundsComparison> {
+  const { rounds, perRound, total, run, log } = options;
+  const rawRates: number[] = [];
+  const receiverRates: number[] = [];
+  const cpu: Record<Phase, number[]> = { raw: [], receiver: [] };
+  for (let r = 0; r < rounds; r++) {
+    const from = r * perRound;
+    const count = Math.min(perRound, total - from);
+    const order: Phase[] = r % 2 === 0 ? ['raw', 'receiver'] : ['receiver', 'raw'];
+    for (const phase of order) {
+      const { value: ms, cpuShare } = await withCpu(() => run(phase, from, count));
+      (phase === 'raw' ? rawRates : receiverRates).push(perSecond(count, ms));
+      cpu[phase].push(cpuShare);
+      log(
+        `  round ${r + 1} ${phase}: ${count} in ${Math.round(ms)} ms (${perSecond(count, ms).toFixed(1)}/s)`,
+      );
+    }
+  }
+  return {
+    rawRates,
+    receiverRates,
+    cpu,
+    ratio: percentile(
+      rawRates.map((raw, i) => (receiverRates[i] ?? 0) / raw),
+      50,
+    ),
+    rawRate: percentile(rawRates, 50),
+    receiverRate: percentile(receiverRates, 50),
+  };
 }

@@ -1,6 +1,5 @@
-import { execFile } from 'node:child_process';
 import { rm } from 'node:fs/promises';
-import { promisify } from 'node:util';
+import { projectScript, projectServiceRunning } from '../../test/helpers/project-scripts.js';
 import { projectRoot } from './paths.js';
 
 // The services a benchmark runs against, started the way the test suite starts them (scripts/*.sh), plus a
@@ -15,22 +14,6 @@ export interface BenchServices {
   kubeconfig: string;
   /** The time-skipping test server's executable (scripts/temporal-test-server.sh path), for benchmarks of long waits. */
   timeSkippingServer?: string;
-}
-
-const run = promisify(execFile);
-
-async function script(name: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  try {
-    const { stdout } = await run('bash', [`${projectRoot}scripts/${name}`, ...args], {
-      env,
-      cwd: projectRoot,
-      timeout: 1_800_000,
-    });
-    return stdout.trim();
-  } catch (error) {
-    const e = error as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`scripts/${name} ${args.join(' ')} failed:\n${e.stderr || e.stdout || e.message}`);
-  }
 }
 
 export const BENCH_TEMPORAL_PORT = Number(process.env.BENCH_TEMPORAL_PORT ?? 17333);
@@ -54,15 +37,11 @@ export async function startBenchServices(options: { fresh?: boolean } = {}): Pro
     KAFKA_PORT: process.env.KAFKA_PORT ?? '19092',
   };
   if (options.fresh) {
-    await script('temporal.sh', ['stop'], temporalEnv(port)).catch(() => '');
+    await projectScript('temporal.sh', ['stop'], temporalEnv(port)).catch(() => '');
     await rm(`${projectRoot}.data/temporal-bench`, { recursive: true, force: true });
   }
   const ensure = async (name: string, scriptEnv: NodeJS.ProcessEnv) => {
-    const running = await script(name, ['status'], scriptEnv).then(
-      () => true,
-      () => false,
-    );
-    if (!running) await script(name, ['start'], scriptEnv);
+    if (!(await projectServiceRunning(name, scriptEnv))) await projectScript(name, ['start'], scriptEnv);
   };
   await Promise.all([
     ensure('postgres.sh', env),
@@ -71,9 +50,9 @@ export async function startBenchServices(options: { fresh?: boolean } = {}): Pro
     ensure('kube.sh', env),
   ]);
   const [postgresUrl, kubeconfig, timeSkippingServer] = await Promise.all([
-    script('postgres.sh', ['url'], env),
-    script('kube.sh', ['kubeconfig'], env),
-    script('temporal-test-server.sh', ['path'], env),
+    projectScript('postgres.sh', ['url'], env),
+    projectScript('kube.sh', ['kubeconfig'], env),
+    projectScript('temporal-test-server.sh', ['path'], env),
   ]);
   return {
     temporalAddress: `127.0.0.1:${port}`,
@@ -86,5 +65,5 @@ export async function startBenchServices(options: { fresh?: boolean } = {}): Pro
 
 /** Stops the benchmarks' dev server (the other services are shared with the tests and stay up). */
 export async function stopBenchTemporal(): Promise<void> {
-  await script('temporal.sh', ['stop'], temporalEnv(BENCH_TEMPORAL_PORT));
+  await projectScript('temporal.sh', ['stop'], temporalEnv(BENCH_TEMPORAL_PORT));
 }

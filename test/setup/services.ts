@@ -1,11 +1,7 @@
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import type { TestProject } from 'vitest/node';
+import { projectScript, projectServiceRunning } from '../helpers/project-scripts.js';
+import { projectRoot } from '../helpers/paths.js';
 import { clearKubeRequestRecordings } from '../helpers/rbac.js';
-
-const run = promisify(execFile);
-const root = fileURLToPath(new URL('../..', import.meta.url));
 
 /** Addresses of the real services the suite runs against; read in tests with inject('services'). */
 export interface TestServices {
@@ -35,42 +31,42 @@ const temporalEnv = {
   ...process.env,
   TEMPORAL_PORT: ports.temporal,
   TEMPORAL_UI: 'off',
-  TEMPORAL_DATA_DIR: `${root}.data/temporal-test`,
+  TEMPORAL_DATA_DIR: `${projectRoot}.data/temporal-test`,
 };
-
-async function script(name: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<string> {
-  try {
-    const { stdout } = await run('bash', [`${root}scripts/${name}`, ...args], {
-      env,
-      cwd: root,
-      timeout: 1_800_000,
-    });
-    return stdout.trim();
-  } catch (error) {
-    const e = error as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`scripts/${name} ${args.join(' ')} failed:\n${e.stderr || e.stdout || e.message}`);
-  }
-}
-
-async function isRunning(name: string, env?: NodeJS.ProcessEnv): Promise<boolean> {
-  return script(name, ['status'], env).then(
-    () => true,
-    () => false,
-  );
-}
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   await clearKubeRequestRecordings();
   const env = { ...process.env, POSTGRES_PORT: ports.postgres, KAFKA_PORT: ports.kafka };
   const started: Array<() => Promise<unknown>> = [];
-  const ensure = async (name: string, scriptEnv: NodeJS.ProcessEnv) => {
-    if (!(await isRunning(name, scriptEnv))) {
-      await script(name, ['start'], scriptEnv);
-      if (!process.env.KEEP_TEST_SERVICES) started.push(() => script(name, ['stop'], scriptEnv));
+  // A start that fails is stopped and tried once more: on a fresh two-core machine four services come up at
+  // once, and a slow one can miss its own start timeout. The first failure is printed, not hidden.
+  const start = async (name: string, scriptEnv: NodeJS.ProcessEnv) => {
+    try {
+      await projectScript(name, ['start'], scriptEnv);
+    } catch (first) {
+      console.error(
+        `test setup: ${(first as Error).message}\ntest setup: stopping ${name} and starting it again`,
+      );
+      await projectScript(name, ['stop'], scriptEnv).catch(() => undefined);
+      await projectScript(name, ['start'], scriptEnv);
     }
   };
-  // Kafka's JVM is the slowest to come up; start it beside the others. The control plane builds itself on
-  // a fresh machine first (about 15 minutes; scripts/kube-build.sh).
+  const ensure = async (name: string, scriptEnv: NodeJS.ProcessEnv) => {
+    if (!(await projectServiceRunning(name, scriptEnv))) {
+      await start(name, scriptEnv);
+      if (!process.env.KEEP_TEST_SERVICES) started.push(() => projectScript(name, ['stop'], scriptEnv));
+    }
+  };
+  // Installs first (Maven, PyPI, the Go build of the control plane on a fresh machine: minutes), so that no
+  // start's timeout counts another's download. Then Kafka's JVM, the slowest, comes up beside the others.
+  const installs: Array<[string, NodeJS.ProcessEnv]> = [
+    ['postgres.sh', env],
+    ['kafka.sh', env],
+    ['temporal.sh', temporalEnv],
+    ['temporal-test-server.sh', env],
+    ['kube.sh', env],
+  ];
+  await Promise.all(installs.map(([name, scriptEnv]) => projectScript(name, ['install'], scriptEnv)));
   await Promise.all([
     ensure('postgres.sh', env),
     ensure('kafka.sh', env),
@@ -78,10 +74,10 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ensure('kube.sh', env),
   ]);
   const [postgresUrl, timeSkippingServer, temporalCli, kubeconfig] = await Promise.all([
-    script('postgres.sh', ['url'], env),
-    script('temporal-test-server.sh', ['path']),
-    script('temporal.sh', ['path'], temporalEnv),
-    script('kube.sh', ['kubeconfig'], env),
+    projectScript('postgres.sh', ['url'], env),
+    projectScript('temporal-test-server.sh', ['path']),
+    projectScript('temporal.sh', ['path'], temporalEnv),
+    projectScript('kube.sh', ['kubeconfig'], env),
   ]);
   project.provide('services', {
     temporalAddress: `127.0.0.1:${ports.temporal}`,
