@@ -2,8 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { UpdateDefinition } from '@temporalio/common';
 import { WorkflowNotFoundError } from '@temporalio/common';
 import type { z } from 'zod';
+import { signAction } from '../action-signing.js';
 import type { CliContext } from './context.js';
 import { refused, usageError } from './errors.js';
+import { loadSigningKey } from './keys.js';
 import type { Target } from './target.js';
 
 // Argument names as the person typed them, so a validation message points at the right flag.
@@ -50,6 +52,7 @@ export async function sendUpdate<A>(
   raw: unknown,
 ): Promise<string> {
   const args = validateArgs(schema, raw);
+  const sent = target.kind === 'incident' ? signed(ctx, target, action.update.name, args) : args;
   // Temporal applies an Update id once per workflow run: sent again with this id (after a timeout, say),
   // a note, an escalation or a follow-up is not added twice.
   const updateId = ctx.globals.updateId ?? randomUUID();
@@ -57,13 +60,38 @@ export async function sendUpdate<A>(
     return await ctx.viaWorker(
       'update',
       target.workflowId,
-      (handle) => handle.executeUpdate(action.update, { args: [args], updateId }),
+      (handle) => handle.executeUpdate(action.update, { args: [sent as A], updateId }),
       `to repeat it without acting twice, add --update-id ${updateId}`,
     );
   } catch (error) {
     if (error instanceof WorkflowNotFoundError) await explainClosed(ctx, target, error);
     throw error;
   }
+}
+
+/**
+ * The action with the person's signature when they have a key (the incident records it as verified), else as
+ * it is: an unverified claim, which the contacts file's policy may refuse for risky decisions.
+ */
+function signed<A>(
+  ctx: CliContext,
+  target: Target,
+  action: string,
+  args: A,
+): A | (A & { signature: unknown }) {
+  const key = loadSigningKey(ctx);
+  if (!key) {
+    ctx.err(
+      `note: sent unsigned (no key; incidentctl keys init): recorded as claimed by ${ctx.identity}, not verified`,
+    );
+    return args;
+  }
+  const signature = signAction(key, {
+    workflowId: target.workflowId,
+    action,
+    args: args as Record<string, unknown>,
+  });
+  return { ...args, signature };
 }
 
 /** The server answers "not found" for an Update to a closed workflow; say that it is closed instead. */

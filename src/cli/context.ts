@@ -45,6 +45,8 @@ export const globalOptionsSchema = z.object({
     .regex(/^[A-Za-z0-9._:-]{8,100}$/, '--update-id takes 8 to 100 letters, digits and . _ : -')
     .optional(),
   debug: z.boolean().default(false),
+  /** The private key that signs actions (default: $INCIDENTCTL_KEY_FILE, else ~/.config/incidentctl/key.pem). */
+  key: z.string().min(1, '--key names a file').optional(),
 });
 export type GlobalOptions = z.output<typeof globalOptionsSchema>;
 

@@ -22,6 +22,7 @@ import { declareIncident } from './declare.js';
 import { drillCommand, type DrillCommandOptions } from './drill-command.js';
 import { classifyError, ExitCode, refused, usageError } from './errors.js';
 import { listCommand, showCommand, type ListCommandOptions, type ShowCommandOptions } from './read.js';
+import { initKeys } from './keys.js';
 import { lintRunbooks } from './runbook-lint.js';
 import { readIncidentStatus } from './status.js';
 import { applySchedulesCommand, type ApplyCommandOptions } from './schedules.js';
@@ -380,6 +381,15 @@ function adminCommands(program: Command, context: ContextOf): void {
     });
 
   program
+    .command('keys')
+    .description('your signing key: actions you sign are recorded as verified')
+    .command('init')
+    .description('make a key pair and print the public key line for your entry in the contacts file')
+    .option('--out <file>', 'where to write the private key (default: the file --key would read)')
+    .option('--force', 'replace an existing key')
+    .action((o: { out?: string; force?: boolean }, cmd: Command) => initKeys(context(cmd), o));
+
+  program
     .command('schedules')
     .description('Temporal Schedules of the health monitors and the Gmail watch renewal')
     .command('apply')
@@ -400,6 +410,10 @@ export function createProgram(deps: CliDeps, context: ContextOf): Command {
     .option(
       '--update-id <id>',
       'id of the action (default: a new one); repeat an action whose answer never came with the id it printed, and it is applied at most once',
+    )
+    .option(
+      '--key <file>',
+      'your private key: actions are signed and recorded as verified (default: $INCIDENTCTL_KEY_FILE, else ~/.config/incidentctl/key.pem when it exists)',
     )
     .option('--debug', 'show stack traces of errors')
     .configureOutput({

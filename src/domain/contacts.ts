@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { publicKeySchema } from './identity.js';
 
 export const targetSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('slack'), webhookUrlEnv: z.string().regex(/^[A-Z][A-Z0-9_]*$/) }),
@@ -18,6 +19,39 @@ export const personSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'names are lower-case handles, e.g. "alice"'),
   displayName: z.string().optional(),
   targets: z.array(targetSchema).default([{ type: 'log' }]),
+  /** Their Ed25519 public key (`incidentctl keys init`): actions they sign are recorded as verified. */
+  publicKey: publicKeySchema.optional(),
+  /** Their Slack member id: a click on an approval button in Slack acts as this person. */
+  slackUserId: z
+    .string()
+    .regex(/^[UW][A-Z0-9]{2,20}$/, 'a Slack member id, e.g. U024BE7LH')
+    .optional(),
+});
+
+/** A service that authenticates people itself and signs their actions for them (the receiver's Slack endpoint). */
+export const signerSchema = z.strictObject({ name: z.string().min(1).max(100), publicKey: publicKeySchema });
+
+/** What actions without a signature (the `temporal` CLI, the Temporal UI, incidentctl without a key) may do. */
+export const policySchema = z.strictObject({
+  unverified: z
+    .strictObject({
+      allow: z
+        .array(
+          z.enum([
+            'acknowledge',
+            'approve',
+            'reject',
+            'resolve',
+            'escalate',
+            'addNote',
+            'completeTask',
+            'cancel',
+          ]),
+        )
+        .optional(),
+      decideSteps: z.enum(['any', 'low-risk', 'none']).optional(),
+    })
+    .optional(),
 });
 
 /** Roles → people → notification targets. Secrets (webhook URLs, tokens) are named by env variable only. */
@@ -28,6 +62,9 @@ export const contactsSchema = z
       z.strictObject({ description: z.string().optional(), people: z.array(z.string()).min(1) }),
     ),
     people: z.array(personSchema).min(1),
+    signers: z.array(signerSchema).optional(),
+    /** Absent: unsigned actions may do everything, as names were trusted before signatures existed. */
+    policy: policySchema.optional(),
   })
   .superRefine((c, ctx) => {
     // A person listed twice would be found by their first entry only: the second one's targets never hear.
@@ -37,6 +74,19 @@ export const contactsSchema = z
         ctx.addIssue({ code: 'custom', path: ['people', i, 'name'], message: `"${p.name}" is listed twice` });
       }
       seen.add(p.name);
+    });
+    const slackIds = new Map<string, string>();
+    c.people.forEach((p, i) => {
+      if (!p.slackUserId) return;
+      const other = slackIds.get(p.slackUserId);
+      if (other) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['people', i, 'slackUserId'],
+          message: `${p.slackUserId} is also ${other}'s: a Slack user is one person`,
+        });
+      }
+      slackIds.set(p.slackUserId, p.name);
     });
     const names = seen;
     for (const [role, def] of Object.entries(c.roles)) {

@@ -62,6 +62,10 @@ export interface TimelineEntry {
   type: string;
   text: string;
   by: string;
+  /** For a person's action: whether a signature proved `by` (src/domain/identity.ts), or it is only claimed. */
+  verified?: boolean;
+  /** The service that vouched for the person (e.g. `slack`). */
+  via?: string;
 }
 
 export interface AlertState {
@@ -106,6 +110,8 @@ export interface IncidentState {
   waitingFor: string;
   timeline: TimelineEntry[];
   rejectedAttempts: number;
+  /** Nonces of the signed actions taken in the last minutes, with when each may be forgotten (ms). */
+  signedNonces?: Record<string, number>;
   postIncidentWorkflowId?: string;
   /** Set when the incident was cancelled (`cancel`, or a Temporal cancel request): who, when and why. */
   cancelled?: { by: string; at: string; reason: string };

@@ -1,9 +1,13 @@
 import * as wf from '@temporalio/workflow';
+import type { Contacts } from '../domain/contacts.js';
+import { checkIdentity, SIGNATURE_VALID_MS, unverifiedRefusal, type Identity } from '../domain/identity.js';
 
 /** A human action on a workflow: validation (throws with a message a person understands) and its effect. */
 export interface HumanAction<A> {
   validate(raw: unknown): A;
-  apply(args: A): string;
+  apply(args: A, identity: Identity): string;
+  /** For approve and reject: the risk of the step decided, which the policy for unsigned decisions weighs. */
+  risk?(args: A): 'low' | 'high' | undefined;
 }
 
 /** The Update and Signal definitions of each action, as api.ts declares them (only their names are used). */
@@ -15,6 +19,68 @@ export interface RegisterOptions {
   /** Returns false while the workflow cannot take actions yet; the Signal then waits in `deferred`. */
   ready?(): boolean;
   deferred?: (() => void)[];
+  /**
+   * Checks signatures (src/domain/identity.ts) against the contacts the workflow holds. Without it every
+   * action is unverified and no signature is accepted.
+   */
+  identity?: IdentityOptions;
+}
+
+export interface IdentityOptions {
+  workflowId: string;
+  contacts(): Contacts;
+  /** Nonces of signed actions taken, with when they expire (ms): kept in the workflow's state. */
+  nonces(): Record<string, number>;
+}
+
+/** Splits a raw argument into the action's own arguments and the signature that came with them. */
+function splitSignature(raw: unknown): { args: unknown; signature: unknown } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw) || !('signature' in raw)) {
+    return { args: raw, signature: undefined };
+  }
+  const { signature, ...args } = raw as Record<string, unknown>;
+  return { args, signature };
+}
+
+/** The identity behind an action, or a refusal: a bad signature, or an unsigned action the policy forbids. */
+function identify(
+  name: string,
+  action: HumanAction<unknown>,
+  args: unknown,
+  signature: unknown,
+  options: IdentityOptions | undefined,
+): Identity & { nonce?: string } {
+  const claimed = (claimedBy(args) ?? '').trim();
+  if (!options) {
+    if (signature !== undefined) throw new Error('signature: this workflow does not take signed actions');
+    return { by: claimed, verified: false };
+  }
+  const contacts = options.contacts();
+  const nowMs = Date.now();
+  const nonces = options.nonces();
+  const identity = checkIdentity({
+    contacts,
+    workflowId: options.workflowId,
+    action: name,
+    args: args as Record<string, unknown>,
+    signature,
+    nowMs,
+    nonceUsed: (n) => (nonces[n] ?? 0) > nowMs,
+  });
+  if (!identity.verified) {
+    const refusal = unverifiedRefusal(contacts.policy?.unverified, name, action.risk?.(args));
+    if (refusal) throw new Error(refusal);
+  }
+  return identity;
+}
+
+/** Remembers a signed action's nonce until its signature would be stale anyway, and forgets expired ones. */
+function spendNonce(identity: { nonce?: string }, options: IdentityOptions | undefined): void {
+  if (!identity.nonce || !options) return;
+  const nonces = options.nonces();
+  const nowMs = Date.now();
+  for (const [n, expires] of Object.entries(nonces)) if (expires <= nowMs) delete nonces[n];
+  nonces[identity.nonce] = nowMs + 2 * SIGNATURE_VALID_MS;
 }
 
 /** Who a raw argument says acted, for the record of a refused attempt (bounded, never trusted). */
@@ -54,30 +120,37 @@ function asRefusal(error: unknown): Error {
  */
 export function registerHumanActions<N extends string>(
   definitions: Definitions<N>,
-  actions: Record<N, { validate(raw: unknown): unknown; apply(args: never): string }>,
+  actions: Record<N, { validate(raw: unknown): unknown; apply(args: never, identity: Identity): string }>,
   options: RegisterOptions,
 ): void {
   for (const name of Object.keys(actions) as N[]) {
     const action = actions[name] as HumanAction<unknown>;
     const defs = definitions[name];
-    wf.setHandler(
-      wf.defineUpdate<string, [unknown]>(defs.update.name),
-      (raw) => action.apply(action.validate(raw)),
-      {
-        validator: (raw) => {
-          try {
-            action.validate(raw);
-          } catch (error) {
-            throw asRefusal(error);
-          }
-        },
+    // The action's own validation first (it says what is wrong with the arguments), then who sent it.
+    const check = (raw: unknown) => {
+      const split = splitSignature(raw);
+      const args = action.validate(split.args);
+      return { args, identity: identify(name, action, split.args, split.signature, options.identity) };
+    };
+    const run = (raw: unknown) => {
+      const { args, identity } = check(raw);
+      spendNonce(identity, options.identity);
+      return action.apply(args, { by: identity.by, verified: identity.verified, via: identity.via });
+    };
+    wf.setHandler(wf.defineUpdate<string, [unknown]>(defs.update.name), run, {
+      validator: (raw) => {
+        try {
+          check(raw);
+        } catch (error) {
+          throw asRefusal(error);
+        }
       },
-    );
+    });
     const signal = (raw: unknown) => {
       try {
-        action.apply(action.validate(raw));
+        run(raw);
       } catch (error) {
-        options.onRefused(name, claimedBy(raw), error);
+        options.onRefused(name, claimedBy(splitSignature(raw).args), error);
       }
     };
     wf.setHandler(wf.defineSignal<[unknown]>(defs.signal.name), (raw) => {

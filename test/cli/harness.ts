@@ -103,7 +103,8 @@ export class CliHarness {
       stderr,
       env: { ...this.cliEnv, ...o.env },
       ...(o.workerDeadlinesMs ? { workerDeadlinesMs: o.workerDeadlinesMs } : {}),
-      client: this.env.client,
+      // Before start (e.g. `keys init`, which needs no server), incidentctl connects on its own if it must.
+      ...(this.env ? { client: this.env.client } : {}),
       defaultUser: 'alice',
     });
     return { code, stdout: stdout.text, stderr: stderr.text };

@@ -61,6 +61,8 @@ export class FakePlatform {
    * None by default: every write succeeds at once.
    */
   onLedgerWrite?: (event: LedgerEvent) => void | Promise<void>;
+  /** The contacts file the incidents load (the project's own unless a test writes another). */
+  contactsFile = contactsFile;
   private behaviour: Record<string, ActionBehaviour> = {};
   private applied = new Set<string>();
 
@@ -122,7 +124,7 @@ export class FakePlatform {
         return result;
       };
     }
-    const { loadRunbook } = runbookActivities({ runbooksDir, contactsFile });
+    const { loadRunbook } = runbookActivities({ runbooksDir, contactsFile: this.contactsFile });
     return {
       ...acts,
       loadRunbook,

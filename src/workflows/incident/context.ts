@@ -2,6 +2,7 @@ import * as wf from '@temporalio/workflow';
 import type { LedgerEvent, NotificationKind } from '../../domain/activity-contract.js';
 import type { Alert } from '../../domain/alerts.js';
 import type { ParsedIncidentTrigger } from '../../domain/commands.js';
+import type { Identity } from '../../domain/identity.js';
 import type { IncidentSnapshot, IncidentState, IncidentStatus } from '../../domain/incident.js';
 import {
   AwaitingApproval,
@@ -93,13 +94,18 @@ export class Incident {
     return i.continueAsNewSuggested || i.historyLength >= this.historyLimit;
   }
 
-  record(type: string, text: string, by?: string): void {
+  /** `by`: a person's name, or their identity when they acted through an action (verified or only claimed). */
+  record(type: string, text: string, by?: string | Identity): void {
     const s = this.ready().state;
-    s.timeline.push({ at: this.now(), type, text, by: by ?? 'system' });
+    const who =
+      typeof by === 'object'
+        ? { by: by.by, verified: by.verified, ...(by.via ? { via: by.via } : {}) }
+        : { by };
+    s.timeline.push({ at: this.now(), type, text, ...who, by: who.by ?? 'system' });
     if (s.timeline.length > TIMELINE_LIMIT) s.timeline.splice(0, s.timeline.length - TIMELINE_LIMIT);
   }
 
-  toLedger(type: string, data: LedgerEvent['data'] = {}, by?: string): void {
+  toLedger(type: string, data: LedgerEvent['data'] = {}, by?: string | Identity): void {
     const s = this.ready().state;
     const event: LedgerEvent = {
       incidentId: this.incidentId,
@@ -107,8 +113,13 @@ export class Incident {
       eventId: `${this.occurrence}:${++this.ledgerSeq}`,
       type,
       at: this.now(),
-      data: { severity: s.severity, runbook: s.runbookId, ...data },
-      ...(by ? { by } : {}),
+      data: {
+        severity: s.severity,
+        runbook: s.runbookId,
+        ...data,
+        ...(typeof by === 'object' ? { verified: by.verified, ...(by.via ? { via: by.via } : {}) } : {}),
+      },
+      ...(by ? { by: typeof by === 'object' ? by.by : by } : {}),
     };
     this.writeLedger(event);
   }
@@ -222,14 +233,14 @@ export class Incident {
   }
 
   /** One level up the runbook's escalation chain (approval timeouts, a stuck plan, a person's request). */
-  escalate(by: string, reason: string): void {
+  escalate(by: string | Identity, reason: string): void {
     const { state: s, snapshot: snap } = this.ready();
     const chain = snap.runbook.escalation;
     s.escalationLevel = Math.min(s.escalationLevel + 1, chain.length - 1);
     this.escalateTo(chain[s.escalationLevel] as string, by, reason);
   }
 
-  escalateTo(role: string, by: string, reason: string, kind?: 'acknowledgement'): void {
+  escalateTo(role: string, by: string | Identity, reason: string, kind?: 'acknowledgement'): void {
     const s = this.ready().state;
     this.record('escalated', `escalated to ${role}: ${reason}`, by);
     this.toLedger('escalated', { to: role, reason, ...(kind ? { kind } : {}) }, by);

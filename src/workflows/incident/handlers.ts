@@ -12,6 +12,7 @@ import {
   resolveArgs,
 } from '../../domain/commands.js';
 import { isKnownPerson, rolesOfPerson } from '../../domain/contacts.js';
+import type { Identity } from '../../domain/identity.js';
 import { formatDuration } from '../../domain/duration.js';
 import type { StepState } from '../../domain/incident.js';
 import type { StepSpec } from '../../domain/runbook.js';
@@ -60,7 +61,7 @@ export function registerIncidentHandlers(inc: Incident): void {
           throw new Error(`already acknowledged by ${s.acknowledgedBy} at ${s.acknowledgedAt}`);
         return a;
       },
-      apply: (a: { by: string }) => {
+      apply: (a: { by: string }, who: Identity) => {
         const s = inc.ready().state;
         s.acknowledgedAt = inc.now();
         s.acknowledgedBy = a.by;
@@ -68,9 +69,9 @@ export function registerIncidentHandlers(inc: Incident): void {
         inc.record(
           'acknowledged',
           `acknowledged after ${formatDuration(Math.round(s.timeToAcknowledgeMs / 1000) * 1000)}`,
-          a.by,
+          who,
         );
-        inc.toLedger('acknowledged', { timeToAcknowledgeMs: s.timeToAcknowledgeMs }, a.by);
+        inc.toLedger('acknowledged', { timeToAcknowledgeMs: s.timeToAcknowledgeMs }, who);
         return `acknowledged ${inc.incidentId}`;
       },
     },
@@ -80,13 +81,14 @@ export function registerIncidentHandlers(inc: Incident): void {
         mayDecide(a.step, a.by);
         return a;
       },
-      apply: (a: { step: string; by: string; reason?: string }) => {
+      risk: (a: { step: string }) => stepOf(inc, a.step).spec.risk,
+      apply: (a: { step: string; by: string; reason?: string }, who: Identity) => {
         const { st } = stepOf(inc, a.step);
         st.status = 'approved';
         st.approvedBy = a.by;
         if (a.reason) st.reason = a.reason;
-        inc.record('step-approved', `approved "${st.title}"${a.reason ? `: ${a.reason}` : ''}`, a.by);
-        inc.toLedger('step-approved', { step: st.id }, a.by);
+        inc.record('step-approved', `approved "${st.title}"${a.reason ? `: ${a.reason}` : ''}`, who);
+        inc.toLedger('step-approved', { step: st.id }, who);
         inc.publish();
         return `approved step ${st.id}; it runs now`;
       },
@@ -97,13 +99,14 @@ export function registerIncidentHandlers(inc: Incident): void {
         mayDecide(a.step, a.by);
         return a;
       },
-      apply: (a: { step: string; by: string; reason: string }) => {
+      risk: (a: { step: string }) => stepOf(inc, a.step).spec.risk,
+      apply: (a: { step: string; by: string; reason: string }, who: Identity) => {
         const { st } = stepOf(inc, a.step);
         st.status = 'rejected';
         st.rejectedBy = a.by;
         st.reason = a.reason;
-        inc.record('step-rejected', `rejected "${st.title}": ${a.reason}`, a.by);
-        inc.toLedger('step-rejected', { step: st.id, reason: a.reason }, a.by);
+        inc.record('step-rejected', `rejected "${st.title}": ${a.reason}`, who);
+        inc.toLedger('step-rejected', { step: st.id, reason: a.reason }, who);
         inc.publish();
         return `rejected step ${st.id}; it will not run`;
       },
@@ -115,13 +118,13 @@ export function registerIncidentHandlers(inc: Incident): void {
         if (inc.resolveRequested) throw new Error(`incident ${inc.incidentId} is already being resolved`);
         return a;
       },
-      apply: (a: { by: string; summary?: string; newFailureMode?: boolean }) => {
+      apply: (a: { by: string; summary?: string; newFailureMode?: boolean }, who: Identity) => {
         const s = inc.ready().state;
         inc.resolveRequested = true;
         s.resolvedBy = a.by;
         if (a.summary) s.resolutionSummary = a.summary;
         if (a.newFailureMode) s.newFailureMode = true;
-        inc.record('resolve-requested', `resolved by hand${a.summary ? `: ${a.summary}` : ''}`, a.by);
+        inc.record('resolve-requested', `resolved by hand${a.summary ? `: ${a.summary}` : ''}`, who);
         return `resolving ${inc.incidentId}`;
       },
     },
@@ -131,8 +134,8 @@ export function registerIncidentHandlers(inc: Incident): void {
         inc.open();
         return a;
       },
-      apply: (a: { by: string; reason: string }) => {
-        inc.escalate(a.by, a.reason);
+      apply: (a: { by: string; reason: string }, who: Identity) => {
+        inc.escalate(who, a.reason);
         const s = inc.ready().state;
         return `escalated to ${inc.ready().snapshot.runbook.escalation[s.escalationLevel]}`;
       },
@@ -143,9 +146,9 @@ export function registerIncidentHandlers(inc: Incident): void {
         inc.ready();
         return a;
       },
-      apply: (a: { by: string; text: string }) => {
-        inc.record('note', a.text, a.by);
-        inc.toLedger('note', { text: a.text.slice(0, 500) }, a.by);
+      apply: (a: { by: string; text: string }, who: Identity) => {
+        inc.record('note', a.text, who);
+        inc.toLedger('note', { text: a.text.slice(0, 500) }, who);
         return 'note added';
       },
     },
@@ -161,14 +164,14 @@ export function registerIncidentHandlers(inc: Incident): void {
         if (task.status === 'done') throw new Error(`task "${a.task}" was already done by ${task.doneBy}`);
         return a;
       },
-      apply: (a: { task: string; by: string }) => {
+      apply: (a: { task: string; by: string }, who: Identity) => {
         const task = inc.ready().state.tasks.find((t) => t.id === a.task);
         if (!task) throw new Error(`unknown task "${a.task}"`);
         task.status = 'done';
         task.doneBy = a.by;
         task.doneAt = inc.now();
-        inc.record('task-done', `done: ${task.title}`, a.by);
-        inc.toLedger('task-done', { task: task.id }, a.by);
+        inc.record('task-done', `done: ${task.title}`, who);
+        inc.toLedger('task-done', { task: task.id }, who);
         return `task ${task.id} done`;
       },
     },
@@ -190,6 +193,11 @@ export function registerIncidentHandlers(inc: Incident): void {
   };
 
   registerHumanActions(incidentActions, actions, {
+    identity: {
+      workflowId: wf.workflowInfo().workflowId,
+      contacts: () => inc.ready().snapshot.contacts,
+      nonces: () => (inc.ready().state.signedNonces ??= {}),
+    },
     ready: () => inc.state !== undefined,
     deferred: inc.earlySignals,
     onRefused: (name, by, error) => {
