@@ -20,13 +20,24 @@ const SECRET_PATTERNS: [RegExp, string][] = [
   [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, '[REDACTED PRIVATE KEY]'],
 ];
 
-/** Removes secrets from text; `known` are exact secret values the caller holds (e.g. a configured password). */
+// Customers' personal data the platform's logs are full of (the agent answers email, WhatsApp and a web form):
+// kept out of findings, and so out of workflow history, which everyone with namespace access can read.
+const PERSONAL_DATA_PATTERNS: [RegExp, string][] = [
+  [/[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}/g, '[EMAIL]'],
+  // International numbers (E.164 and spaced or dashed forms, e.g. whatsapp:+14155550123, +44 7700 900123).
+  [/(?<![\w+])\+\d(?:[\s.-]?\(?\d\)?){7,14}(?!\w)/g, '[PHONE]'],
+  // North American forms: (415) 555-0123, 415-555-0123, 415.555.0123.
+  [/(?<!\w)(?:\(\d{3}\)\s?|\d{3}[-.])\d{3}[-.]\d{4}(?!\w)/g, '[PHONE]'],
+];
+
+/** Removes secrets and customers' email addresses and phone numbers from text; `known` are exact secret values the caller holds (e.g. a configured password). */
 export function redact(text: string, known: readonly string[] = []): string {
   let out = text;
   for (const secret of known) {
     if (secret.length >= 4) out = out.split(secret).join('[REDACTED]');
   }
   for (const [pattern, replacement] of SECRET_PATTERNS) out = out.replace(pattern, replacement);
+  for (const [pattern, replacement] of PERSONAL_DATA_PATTERNS) out = out.replace(pattern, replacement);
   return out;
 }
 

@@ -15,7 +15,8 @@ import { services } from '../helpers/services.js';
 import { startProduct, type Product } from './harness.js';
 
 // Canary secrets: recognisable values planted where the product meets secrets (a Kubernetes Secret, the
-// database password, the Slack webhook URL, the paging webhook's token, the receiver's token, pod log lines),
+// database password, the Slack webhook URL, the paging webhook's token, the receiver's token, pod log lines,
+// customers' email addresses and phone numbers in pod logs),
 // then full incidents (a WhatsApp outage that reads the Secret, and a database outage) from alert to
 // approval, resolution and the post-incident report. None of the values, nor their base64 forms, may appear
 // in any workflow history (as `temporal workflow show --output json` prints it, payloads decoded), the
@@ -36,6 +37,11 @@ const planted = {
   logApiKey: secret('pod log: X-Api-Key header'),
   logSkKey: secret('pod log: sk- API key'),
   logSlackUrl: secret('pod log: Slack webhook URL'),
+  customerEmail: { name: "pod log: a customer's email address", value: `${canary()}@customers.example.com` },
+  customerPhone: {
+    name: "pod log: a customer's WhatsApp number",
+    value: `+4915${String(randomBytes(4).readUInt32BE()).padStart(10, '0').slice(0, 9)}`,
+  },
 };
 const dbRole = `canary_${randomBytes(6).toString('hex')}`;
 
@@ -187,6 +193,8 @@ const canaryLines = (): string[] => [
   `ERROR openai: key sk-${planted.logSkKey.value} was rejected`,
   `ERROR posting to https://hooks.slack.com/services/T000/B000/${planted.logSlackUrl.value} failed`,
   `ERROR psql -h postgres failed with PGPASSWORD=${planted.dbPassword.value}`,
+  `ERROR gmail: reply to ${planted.customerEmail.value} could not be sent`,
+  `ERROR whatsapp: message from whatsapp:${planted.customerPhone.value} dropped`,
 ];
 
 /** Appends the canary lines to every log the sandbox's pods print (the healthy ones and the broken pods'). */
