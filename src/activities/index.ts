@@ -14,6 +14,9 @@ import { lazyTemporalClient, monitorActivities } from './monitor.js';
 import { notifyActivities } from './notify.js';
 import { postgresActivities } from './postgres.js';
 import { parseYamlFile, runbookActivities } from './runbooks.js';
+import { withSecretFiles } from '../secret-files.js';
+import { actionNamespacesSchema } from '../domain/namespaces.js';
+import { withNamespaceGuard } from './namespace-guard.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -35,6 +38,7 @@ export const activityEnvSchema = z
     TWILIO_STATUS_URL: url.default('https://status.twilio.com'),
     TEMPORAL_UI_URL: url.default('http://127.0.0.1:8233'),
     TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+    ACTION_NAMESPACES: actionNamespacesSchema,
   })
   .superRefine(checkKafkaEnv);
 export type ActivityEnv = z.output<typeof activityEnvSchema>;
@@ -55,7 +59,7 @@ export interface ActivityDependencies {
 export async function loadActivityDependencies(
   processEnv: NodeJS.ProcessEnv = process.env,
 ): Promise<ActivityDependencies> {
-  const env = parseEnv(activityEnvSchema, processEnv);
+  const env = parseEnv(activityEnvSchema, withSecretFiles(processEnv));
   const kafka = await kafkaDependencies(env);
   const ledgerPool = new pg.Pool({
     connectionString: env.LEDGER_DATABASE_URL,
@@ -90,7 +94,7 @@ export async function loadActivityDependencies(
  */
 export function createActivities(deps: ActivityDependencies) {
   const { env } = deps;
-  return withHeartbeats({
+  const activities = withHeartbeats({
     ...runbookActivities({ runbooksDir: env.RUNBOOKS_DIR, contactsFile: env.CONTACTS_FILE }),
     ...ledgerActivities({ pool: deps.ledgerPool }),
     ...notifyActivities({
@@ -113,10 +117,12 @@ export function createActivities(deps: ActivityDependencies) {
       client: lazyTemporalClient(deps.processEnv),
       runbooksDir: env.RUNBOOKS_DIR,
       contactsFile: env.CONTACTS_FILE,
+      actionNamespaces: env.ACTION_NAMESPACES,
     }),
     ...gmailActivities({
       watchUrl: env.GMAIL_WATCH_URL ?? `${env.FTE_API_URL.replace(/\/+$/, '')}/admin/gmail/watch`,
       ...(env.FTE_API_ADMIN_TOKEN ? { token: env.FTE_API_ADMIN_TOKEN } : {}),
     }),
   });
+  return withNamespaceGuard(activities, env.ACTION_NAMESPACES);
 }

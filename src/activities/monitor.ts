@@ -20,6 +20,8 @@ export interface MonitorActivityDeps {
   contactsFile: string;
   /** Task queue of the incidents the monitors open; by default the one this activity runs on. */
   taskQueue?: string;
+  /** Namespaces incidents act in (ACTION_NAMESPACES); alerts for another open a triage incident. */
+  actionNamespaces?: readonly string[];
 }
 
 /** A Temporal client from the worker's environment (TEMPORAL_*), connected once on first use. */
@@ -66,7 +68,12 @@ export function monitorActivities(deps: MonitorActivityDeps) {
       const { alerts } = parseActivityArgs(deliverMonitorAlertsInputSchema, input, 'deliverMonitorAlerts');
       const client = typeof deps.client === 'function' ? await deps.client() : deps.client;
       const taskQueue = deps.taskQueue ?? Context.current().info.taskQueue;
-      const deliveries = await deliverAlerts({ client, taskQueue }, await runbooks(), alerts, 'monitor');
+      const deliveries = await deliverAlerts(
+        { client, taskQueue, ...(deps.actionNamespaces ? { actionNamespaces: deps.actionNamespaces } : {}) },
+        await runbooks(),
+        alerts,
+        'monitor',
+      );
       return {
         delivered: deliveries
           .filter((d) => d.delivered)

@@ -3,6 +3,7 @@ import type { Contacts, Target } from '../domain/contacts.js';
 import { redact } from './common.js';
 import { describeUrl, httpRequest } from './http.js';
 import { logLine, slackMessage, webhookPayload, type OutgoingMessage } from './notify-message.js';
+import { secretSetting } from '../secret-files.js';
 
 /** One target and everyone who reaches it: a person in two roles, or two people on one channel, get one message. */
 export interface Delivery {
@@ -82,7 +83,12 @@ export function secretsOf(contacts: Contacts, env: NodeJS.ProcessEnv): string[] 
           : target.type === 'webhook'
             ? target.tokenEnv
             : undefined;
-      const value = name ? env[name] : undefined;
+      let value: string | undefined;
+      try {
+        value = name ? secretSetting(env, name) : undefined;
+      } catch {
+        continue; // Unreadable: delivery says so; there is no value to hide.
+      }
       if (!value) continue;
       for (const secret of target.type === 'slack' ? urlSecretParts(value) : [value]) secrets.add(secret);
     }
@@ -163,8 +169,12 @@ export async function deliver(
         ctx.log(redact(logLine(message, recipients, new Date().toISOString()), ctx.secrets));
         return { ok: true };
       case 'slack': {
-        const url = ctx.env[target.webhookUrlEnv];
-        if (!url) return { ok: false, error: `environment variable ${target.webhookUrlEnv} is not set` };
+        const url = secretSetting(ctx.env, target.webhookUrlEnv);
+        if (!url)
+          return {
+            ok: false,
+            error: `environment variable ${target.webhookUrlEnv} is not set (nor ${target.webhookUrlEnv}_FILE)`,
+          };
         if (!URL.canParse(url)) {
           return { ok: false, error: `environment variable ${target.webhookUrlEnv} does not hold a URL` };
         }
@@ -174,9 +184,12 @@ export async function deliver(
         const headers: Record<string, string> = {};
         if (message.idempotencyKey) headers['idempotency-key'] = message.idempotencyKey;
         if (target.tokenEnv) {
-          const token = ctx.env[target.tokenEnv];
+          const token = secretSetting(ctx.env, target.tokenEnv);
           if (!token)
-            return { ok: false, error: `environment variable ${target.tokenEnv} (bearer token) is not set` };
+            return {
+              ok: false,
+              error: `environment variable ${target.tokenEnv} (bearer token) is not set (nor ${target.tokenEnv}_FILE)`,
+            };
           headers.authorization = `Bearer ${token}`;
         }
         const body = webhookPayload(message, recipients, new Date().toISOString());

@@ -52,6 +52,7 @@ export interface SandboxOptions {
 type SandboxEnvKey =
   | 'KUBECONFIG'
   | 'FTE_NAMESPACE'
+  | 'ACTION_NAMESPACES'
   | 'FTE_API_URL'
   | 'FTE_API_ADMIN_TOKEN'
   | 'PLATFORM_DATABASE_URL'
@@ -245,6 +246,8 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     const env: Sandbox['env'] = {
       KUBECONFIG: kubeconfigPath,
       FTE_NAMESPACE: namespace,
+      // Incidents act in the sandbox's own namespace only.
+      ACTION_NAMESPACES: namespace,
       FTE_API_URL: api.url,
       FTE_API_ADMIN_TOKEN: api.adminToken,
       PLATFORM_DATABASE_URL: databaseUrl(options.postgresAdminUrl, platformDb, {

@@ -7,6 +7,7 @@ import {
 import { drillOf, matchRunbook, scopeOf, type Alert } from '../domain/alerts.js';
 import type { IncidentTrigger } from '../domain/commands.js';
 import { incidentWorkflowId } from '../domain/incident-key.js';
+import { notAllowedNamespace } from '../domain/namespaces.js';
 import type { Runbook } from '../domain/runbook.js';
 import type { Severity } from '../domain/severity.js';
 import { alertsSignal, IncidentDrill, TASK_QUEUE } from '../workflows/api.js';
@@ -29,6 +30,8 @@ export interface Delivery {
 export interface StartOptions {
   client: Client;
   taskQueue?: string;
+  /** Namespaces incidents act in (ACTION_NAMESPACES): alerts for another go to the fallback runbook. */
+  actionNamespaces?: readonly string[];
 }
 
 type MatchableRunbook = Pick<Runbook, 'id' | 'title' | 'match'>;
@@ -44,13 +47,21 @@ export async function deliverAlerts(
   alerts: Alert[],
   source: IncidentTrigger['source'],
 ): Promise<Delivery[]> {
-  const groups = new Map<string, { runbook: MatchableRunbook; scope: string; alerts: Alert[] }>();
+  const groups = new Map<
+    string,
+    { runbook: MatchableRunbook; scope: string; alerts: Alert[]; title: string; blocked: boolean }
+  >();
   for (const alert of alerts) {
-    const runbook = matchRunbook(runbooks, alert.labels);
-    if (!runbook) throw new Error('no runbook matches and no fallback runbook exists');
     const scope = scopeOf(alert.labels);
+    const refusal = options.actionNamespaces && notAllowedNamespace(options.actionNamespaces, scope);
+    // Off the allowlist: a triage incident (the fallback runbook, which has no actions) whose title says why.
+    const runbook = refusal ? runbooks.find((r) => r.match.fallback) : matchRunbook(runbooks, alert.labels);
+    if (!runbook) throw new Error('no runbook matches and no fallback runbook exists');
     const key = incidentWorkflowId(runbook.id, scope);
-    const group = groups.get(key) ?? { runbook, scope, alerts: [] };
+    const title = refusal
+      ? `${alert.labels.alertname ?? 'alert'}: no runbook action runs here, ${refusal}`.slice(0, 300)
+      : runbook.title;
+    const group = groups.get(key) ?? { runbook, scope, alerts: [], title, blocked: Boolean(refusal) };
     group.alerts.push(alert);
     groups.set(key, group);
   }
@@ -72,9 +83,15 @@ export async function deliverAlerts(
       const drill = drillOf(g.alerts);
       const handle = await signalIncident(
         options,
-        { runbookId: g.runbook.id, scope: g.scope, source, ...(drill ? { drill } : {}) },
+        {
+          runbookId: g.runbook.id,
+          scope: g.scope,
+          source,
+          ...(drill ? { drill } : {}),
+          ...(g.blocked ? { title: g.title } : {}),
+        },
         g.alerts,
-        g.runbook.title,
+        g.title,
       );
       return { ...result, delivered: true, runId: handle.signaledRunId };
     }),

@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, parseEnv } from '../config.js';
+import { actionNamespacesSchema } from '../domain/namespaces.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -18,6 +19,10 @@ export const receiverEnvSchema = z
     RECEIVER_BODY_LIMIT: positiveInt(1024).default(1024 * 1024),
     RECEIVER_TEMPORAL_TIMEOUT_MS: positiveInt(100).default(10_000),
     RECEIVER_METRICS_CACHE_MS: positiveInt(0).default(15_000),
+    /** Per source address; 0 turns the limit off. */
+    RECEIVER_RATE_LIMIT_PER_MINUTE: positiveInt(0).default(600),
+    RECEIVER_METRICS_AUTH: z.enum(['none', 'token']).default('none'),
+    ACTION_NAMESPACES: actionNamespacesSchema,
     RECEIVER_LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info'),
@@ -53,6 +58,9 @@ export interface ReceiverConfig {
   bodyLimit: number;
   temporalTimeoutMs: number;
   metricsCacheMs: number;
+  rateLimitPerMinute: number;
+  actionNamespaces: string[];
+  metricsRequireToken: boolean;
   logLevel: z.output<typeof receiverEnvSchema>['RECEIVER_LOG_LEVEL'];
   runbooksDir: string;
   contactsFile: string;
@@ -84,6 +92,9 @@ export async function loadReceiverConfig(env: NodeJS.ProcessEnv = process.env): 
     bodyLimit: cfg.RECEIVER_BODY_LIMIT,
     temporalTimeoutMs: cfg.RECEIVER_TEMPORAL_TIMEOUT_MS,
     metricsCacheMs: cfg.RECEIVER_METRICS_CACHE_MS,
+    rateLimitPerMinute: cfg.RECEIVER_RATE_LIMIT_PER_MINUTE,
+    actionNamespaces: cfg.ACTION_NAMESPACES,
+    metricsRequireToken: cfg.RECEIVER_METRICS_AUTH === 'token',
     logLevel: cfg.RECEIVER_LOG_LEVEL,
     runbooksDir: cfg.RUNBOOKS_DIR,
     contactsFile: cfg.CONTACTS_FILE,

@@ -13,7 +13,14 @@ import {
 import type { IncidentOutcome } from '../workflows/incident.js';
 import { withTemporalDeadline } from './receiver-temporal.js';
 
-export const rejectionReasons = ['auth', 'malformed', 'oversize', 'unavailable', 'error'] as const;
+export const rejectionReasons = [
+  'auth',
+  'malformed',
+  'oversize',
+  'rate-limited',
+  'unavailable',
+  'error',
+] as const;
 export type RejectionReason = (typeof rejectionReasons)[number];
 
 /** Incidents that closed this long before the last look are looked at again (visibility is eventually consistent). */

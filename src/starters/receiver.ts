@@ -6,6 +6,7 @@ import Fastify, {
   type FastifyReply,
   type FastifyRequest,
 } from 'fastify';
+import rateLimit from '@fastify/rate-limit';
 import type { DestinationStream } from 'pino';
 import { ConfigError } from '../config.js';
 import { createLogger, type Logger, type LogLevel } from '../logging.js';
@@ -43,6 +44,12 @@ export interface ReceiverOptions {
   temporalTimeoutMs?: number;
   /** How long incident metrics read from Temporal are reused across scrapes. Default 15 s. */
   metricsCacheMs?: number;
+  /** Namespaces incidents act in; alerts for any other open a triage incident. Absent: no check here. */
+  actionNamespaces?: readonly string[];
+  /** Requests a minute one source address may make (429 with Retry-After above it); absent or 0: no limit. */
+  rateLimitPerMinute?: number;
+  /** /metrics asks for the token too (it names incidents and runbooks). Default: open, for scrapers. */
+  metricsRequireToken?: boolean;
   logger?: FastifyBaseLogger;
 }
 
@@ -97,7 +104,11 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
     throw new Error('no fallback runbook (match.fallback: true): unmatched alerts would have nowhere to go');
   }
   const checkAuth = tokenChecker(token);
-  const start: StartOptions = { client, taskQueue };
+  const start: StartOptions = {
+    client,
+    taskQueue,
+    ...(options.actionNamespaces ? { actionNamespaces: options.actionNamespaces } : {}),
+  };
   const knownRuns = new KnownRuns();
 
   const app = Fastify({
@@ -141,8 +152,26 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
     return reject(reply, 'error', 500, { error: 'internal error while delivering to Temporal' });
   }
 
+  // Per source address; the health probes are exempt (the kubelet asks often, from one address).
+  if (options.rateLimitPerMinute) {
+    void app.register(rateLimit, {
+      max: options.rateLimitPerMinute,
+      timeWindow: 60_000,
+      keyGenerator: (request) => request.ip,
+      allowList: (request) => request.url === '/healthz' || request.url === '/readyz',
+      errorResponseBuilder: (_request, context) => ({
+        statusCode: 429,
+        message: `more than ${context.max} requests a minute from this address; retry in ${context.after}`,
+      }),
+    });
+  }
+
   app.setErrorHandler((error: Error & { statusCode?: number; code?: string }, request, reply) => {
     const status = error.statusCode ?? 500;
+    if (status === 429) {
+      request.log.warn({ ip: request.ip }, 'request refused: rate limit');
+      return reject(reply, 'rate-limited', 429, { error: error.message });
+    }
     if (status === 413) {
       return reject(reply, 'oversize', 413, {
         error: `request body is larger than ${app.initialConfig.bodyLimit} bytes`,
@@ -155,131 +184,140 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
     return reject(reply, 'error', 500, { error: 'internal error' });
   });
 
-  app.get('/healthz', async () => ({ status: 'ok' }));
+  // Routes in a plugin registered after the rate limit, so that its hook sees them.
+  void app.register(async (app) => {
+    app.get('/healthz', async () => ({ status: 'ok' }));
 
-  app.get('/readyz', async (request, reply) => {
-    try {
-      await withTemporalDeadline(client, Math.min(timeoutMs, 2_000), () =>
-        client.workflowService.describeNamespace({ namespace: client.options.namespace }),
-      );
-      return { status: 'ready', namespace: client.options.namespace };
-    } catch (error) {
-      const reason = temporalUnavailableReason(error) ?? 'error';
-      request.log.warn({ grpc: reason }, 'not ready: Temporal is not reachable');
-      return reply.code(503).send({ status: 'unavailable', reason: `Temporal is not reachable (${reason})` });
-    }
-  });
-
-  app.get('/metrics', async (_request, reply) => {
-    const text = await metrics.render();
-    return reply.type(metrics.registry.contentType).send(text);
-  });
-
-  app.post('/webhooks/alertmanager', { onRequest: authenticate }, async (request, reply) => {
-    const parsed = alertmanagerWebhookSchema.safeParse(request.body);
-    if (!parsed.success) {
-      const problems = describeIssues(parsed.error);
-      request.log.info({ problems }, 'Alertmanager payload refused');
-      return reject(reply, 'malformed', 400, { error: 'invalid Alertmanager webhook payload', problems });
-    }
-    const payload = parsed.data;
-    const alerts = payload.alerts.map(toDomainAlert);
-    for (const alert of alerts) metrics.alertsReceived.inc({ status: alert.status });
-    if (payload.truncatedAlerts > 0) {
-      request.log.warn(
-        { groupKey: payload.groupKey, truncated: payload.truncatedAlerts },
-        'Alertmanager truncated this group (max_alerts); the truncated alerts never reach the incident',
-      );
-    }
-    let deliveries: Delivery[];
-    try {
-      deliveries = await withTemporalDeadline(client, timeoutMs, async () => {
-        const done: Delivery[] = [];
-        for (const chunk of chunksOf(alerts))
-          done.push(...(await deliverAlerts(start, runbooks, chunk, 'alertmanager')));
-        return done;
-      });
-    } catch (error) {
-      return temporalFailure(request, reply, error);
-    }
-    // Deduplicated: delivered to a run that was open before this request (judged at its first chunk;
-    // resolved alerts only ever reach a run that is open).
-    const wasOpen = new Map<string, boolean>();
-    let deduplicated = 0;
-    for (const d of deliveries) {
-      let open = wasOpen.get(d.workflowId);
-      if (open === undefined) {
-        open = d.runId ? knownRuns.delivered(d.workflowId, d.runId) : d.delivered;
-        wasOpen.set(d.workflowId, open);
+    app.get('/readyz', async (request, reply) => {
+      try {
+        await withTemporalDeadline(client, Math.min(timeoutMs, 2_000), () =>
+          client.workflowService.describeNamespace({ namespace: client.options.namespace }),
+        );
+        return { status: 'ready', namespace: client.options.namespace };
+      } catch (error) {
+        const reason = temporalUnavailableReason(error) ?? 'error';
+        request.log.warn({ grpc: reason }, 'not ready: Temporal is not reachable');
+        return reply
+          .code(503)
+          .send({ status: 'unavailable', reason: `Temporal is not reachable (${reason})` });
       }
-      if (open) deduplicated += d.alerts;
-    }
-    deliveries = mergeDeliveries(deliveries);
-    metrics.alertsDeduplicated.inc(deduplicated);
-    request.log.info(
-      {
-        groupKey: payload.groupKey,
-        alerts: alerts.length,
-        deduplicated,
-        incidents: deliveries.map((d) => d.workflowId),
-      },
-      'alerts delivered',
-    );
-    return reply.code(202).send({
-      status: 'accepted',
-      alerts: alerts.length,
-      truncatedAlerts: payload.truncatedAlerts,
-      incidents: deliveries.map(({ workflowId, runbookId, scope, alerts: n, delivered }) => ({
-        workflowId,
-        runbookId,
-        scope,
-        alerts: n,
-        delivered,
-      })),
     });
-  });
 
-  app.post('/incidents', { onRequest: authenticate }, async (request, reply) => {
-    const parsed = declareIncidentSchema.safeParse(request.body);
-    if (!parsed.success) {
-      return reject(reply, 'malformed', 400, {
-        error: 'invalid incident declaration',
-        problems: describeIssues(parsed.error),
-      });
-    }
-    const d = parsed.data;
-    const runbook = runbooks.find((rb) => rb.id === d.runbook);
-    if (!runbook) {
-      const known = runbooks.map((rb) => rb.id).join(', ');
-      return reject(reply, 'malformed', 400, {
-        error: 'invalid incident declaration',
-        problems: [`runbook: unknown runbook "${d.runbook}" (runbooks: ${known})`],
-      });
-    }
-    const scope = d.scope ?? DEFAULT_SCOPE;
-    let workflowId: string;
-    try {
-      const handle = await withTemporalDeadline(client, timeoutMs, () =>
-        signalIncident(
-          start,
-          {
-            runbookId: runbook.id,
-            scope,
-            source: 'declared',
-            declaredBy: d.by,
-            ...(d.title ? { title: d.title } : {}),
-            ...(d.severity ? { severity: d.severity } : {}),
-          },
-          [],
-          d.title ?? runbook.title,
-        ),
+    app.get(
+      '/metrics',
+      { onRequest: options.metricsRequireToken ? authenticate : [] },
+      async (_request, reply) => {
+        const text = await metrics.render();
+        return reply.type(metrics.registry.contentType).send(text);
+      },
+    );
+
+    app.post('/webhooks/alertmanager', { onRequest: authenticate }, async (request, reply) => {
+      const parsed = alertmanagerWebhookSchema.safeParse(request.body);
+      if (!parsed.success) {
+        const problems = describeIssues(parsed.error);
+        request.log.info({ problems }, 'Alertmanager payload refused');
+        return reject(reply, 'malformed', 400, { error: 'invalid Alertmanager webhook payload', problems });
+      }
+      const payload = parsed.data;
+      const alerts = payload.alerts.map(toDomainAlert);
+      for (const alert of alerts) metrics.alertsReceived.inc({ status: alert.status });
+      if (payload.truncatedAlerts > 0) {
+        request.log.warn(
+          { groupKey: payload.groupKey, truncated: payload.truncatedAlerts },
+          'Alertmanager truncated this group (max_alerts); the truncated alerts never reach the incident',
+        );
+      }
+      let deliveries: Delivery[];
+      try {
+        deliveries = await withTemporalDeadline(client, timeoutMs, async () => {
+          const done: Delivery[] = [];
+          for (const chunk of chunksOf(alerts))
+            done.push(...(await deliverAlerts(start, runbooks, chunk, 'alertmanager')));
+          return done;
+        });
+      } catch (error) {
+        return temporalFailure(request, reply, error);
+      }
+      // Deduplicated: delivered to a run that was open before this request (judged at its first chunk;
+      // resolved alerts only ever reach a run that is open).
+      const wasOpen = new Map<string, boolean>();
+      let deduplicated = 0;
+      for (const d of deliveries) {
+        let open = wasOpen.get(d.workflowId);
+        if (open === undefined) {
+          open = d.runId ? knownRuns.delivered(d.workflowId, d.runId) : d.delivered;
+          wasOpen.set(d.workflowId, open);
+        }
+        if (open) deduplicated += d.alerts;
+      }
+      deliveries = mergeDeliveries(deliveries);
+      metrics.alertsDeduplicated.inc(deduplicated);
+      request.log.info(
+        {
+          groupKey: payload.groupKey,
+          alerts: alerts.length,
+          deduplicated,
+          incidents: deliveries.map((d) => d.workflowId),
+        },
+        'alerts delivered',
       );
-      workflowId = handle.workflowId;
-    } catch (error) {
-      return temporalFailure(request, reply, error);
-    }
-    request.log.info({ workflowId, by: d.by }, 'incident declared');
-    return reply.code(202).send({ status: 'accepted', workflowId, runbookId: runbook.id, scope });
+      return reply.code(202).send({
+        status: 'accepted',
+        alerts: alerts.length,
+        truncatedAlerts: payload.truncatedAlerts,
+        incidents: deliveries.map(({ workflowId, runbookId, scope, alerts: n, delivered }) => ({
+          workflowId,
+          runbookId,
+          scope,
+          alerts: n,
+          delivered,
+        })),
+      });
+    });
+
+    app.post('/incidents', { onRequest: authenticate }, async (request, reply) => {
+      const parsed = declareIncidentSchema.safeParse(request.body);
+      if (!parsed.success) {
+        return reject(reply, 'malformed', 400, {
+          error: 'invalid incident declaration',
+          problems: describeIssues(parsed.error),
+        });
+      }
+      const d = parsed.data;
+      const runbook = runbooks.find((rb) => rb.id === d.runbook);
+      if (!runbook) {
+        const known = runbooks.map((rb) => rb.id).join(', ');
+        return reject(reply, 'malformed', 400, {
+          error: 'invalid incident declaration',
+          problems: [`runbook: unknown runbook "${d.runbook}" (runbooks: ${known})`],
+        });
+      }
+      const scope = d.scope ?? DEFAULT_SCOPE;
+      let workflowId: string;
+      try {
+        const handle = await withTemporalDeadline(client, timeoutMs, () =>
+          signalIncident(
+            start,
+            {
+              runbookId: runbook.id,
+              scope,
+              source: 'declared',
+              declaredBy: d.by,
+              ...(d.title ? { title: d.title } : {}),
+              ...(d.severity ? { severity: d.severity } : {}),
+            },
+            [],
+            d.title ?? runbook.title,
+          ),
+        );
+        workflowId = handle.workflowId;
+      } catch (error) {
+        return temporalFailure(request, reply, error);
+      }
+      request.log.info({ workflowId, by: d.by }, 'incident declared');
+      return reply.code(202).send({ status: 'accepted', workflowId, runbookId: runbook.id, scope });
+    });
   });
 
   return app;
@@ -310,6 +348,9 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     bodyLimit: config.bodyLimit,
     temporalTimeoutMs: config.temporalTimeoutMs,
     metricsCacheMs: config.metricsCacheMs,
+    rateLimitPerMinute: config.rateLimitPerMinute,
+    actionNamespaces: config.actionNamespaces,
+    metricsRequireToken: config.metricsRequireToken,
     logger,
   });
   let stopping = false;
