@@ -199,15 +199,69 @@ const sessionSchema = z.object({
   state: z.string().nullable(),
   in_database: z.boolean().nullable(),
   state_seconds: z.number().nullable(),
+  /** A superuser, replication or monitoring (pg_monitor) role: its sessions are never ended. */
+  privileged: z.boolean().nullable(),
 });
 type Session = z.infer<typeof sessionSchema>;
 
 const SESSIONS_SQL = `
-  SELECT pid, usename::text, application_name, state,
-         datname = current_database() AS in_database,
-         EXTRACT(EPOCH FROM (now() - state_change))::float8 AS state_seconds
-    FROM pg_stat_activity
-   WHERE backend_type = 'client backend'`;
+  SELECT a.pid, a.usename::text, a.application_name, a.state,
+         a.datname = current_database() AS in_database,
+         EXTRACT(EPOCH FROM (now() - a.state_change))::float8 AS state_seconds,
+         (r.rolsuper OR r.rolreplication OR pg_has_role(a.usesysid, 'pg_monitor', 'MEMBER')) AS privileged
+    FROM pg_stat_activity a LEFT JOIN pg_roles r ON r.oid = a.usesysid
+   WHERE a.backend_type = 'client backend'`;
+
+/**
+ * Which idle sessions killIdleConnections may end: those of the named roles or applications only (never a
+ * superuser's, a replication or a monitoring role's, nor ours), idle longer than olderThanSeconds, at most
+ * `max` a run. The connections probe names them the same way before anything is ended (`endable`).
+ */
+const idleSelectionSchema = z
+  .strictObject({
+    olderThanSeconds: z.number().int().positive(),
+    roles: z.array(z.string().min(1).max(63)).max(50).default([]),
+    applications: z.array(z.string().min(1).max(64)).max(50).default([]),
+    max: z.number().int().min(1).max(500).default(20),
+  })
+  .refine((a) => a.roles.length + a.applications.length > 0, {
+    message: 'name the roles or applications (application_name) whose idle sessions may be ended',
+    path: ['applications'],
+  });
+type IdleSelection = z.output<typeof idleSelectionSchema>;
+
+/** The sessions a selection ends, oldest first, and how many more it would have ended without its cap. */
+export function sessionsToEnd(
+  sessions: Session[],
+  sel: IdleSelection,
+  own: { pid?: number; applicationName: string },
+): { ending: Session[]; beyondCap: number } {
+  const eligible = sessions
+    .filter(
+      (s) =>
+        s.in_database === true &&
+        s.state === 'idle' &&
+        (s.state_seconds ?? 0) > sel.olderThanSeconds &&
+        s.pid !== own.pid &&
+        s.application_name !== own.applicationName &&
+        s.privileged === false &&
+        ((s.usename !== null && sel.roles.includes(s.usename)) ||
+          (s.application_name !== null && sel.applications.includes(s.application_name))),
+    )
+    .sort((a, b) => (b.state_seconds ?? 0) - (a.state_seconds ?? 0));
+  return { ending: eligible.slice(0, sel.max), beyondCap: Math.max(0, eligible.length - sel.max) };
+}
+
+const describeSession = (s: Session) =>
+  `pid ${s.pid} user ${s.usename ?? '?'} application '${s.application_name ?? ''}' idle ${Math.round(s.state_seconds ?? 0)} s`;
+
+const selectionText = (sel: IdleSelection) =>
+  [
+    sel.roles.length ? `roles ${sel.roles.join(', ')}` : '',
+    sel.applications.length ? `applications ${sel.applications.join(', ')}` : '',
+  ]
+    .filter(Boolean)
+    .join(' or ');
 
 // ---- the probes -----------------------------------------------------------------------------------------
 
@@ -218,6 +272,8 @@ const connectionsArgs = z
     idleOlderThanSeconds: z.number().int().min(0).default(300),
     degradedAt: z.number().gt(0).max(1).default(CONNECTION_THRESHOLDS.degradedAt),
     downAt: z.number().gt(0).max(1).default(CONNECTION_THRESHOLDS.downAt),
+    /** The selection of the runbook's killIdleConnections step: the finding lists what it would end. */
+    endable: idleSelectionSchema.optional(),
   })
   .refine((a) => a.downAt >= a.degradedAt, { message: 'downAt must not be below degradedAt' });
 const longQueriesArgs = z.strictObject({
@@ -230,7 +286,7 @@ const escalationArgs = z.strictObject({
   minSamples: z.number().int().positive().default(1),
   channel: z.string().min(1).optional(),
 });
-const killArgs = z.strictObject({ olderThanSeconds: z.number().int().positive() });
+const killArgs = idleSelectionSchema;
 
 /** Argument schemas of the probes and the action, by name: what they parse and what `runbook lint` checks. */
 export const postgresProbeArgs = {
@@ -329,7 +385,7 @@ export function postgresActivities(deps: PostgresDependencies) {
         ...(sqlState ? { sqlState } : {}),
       });
     }
-    return connectionsFinding(input.probeId, args, facts, sessions, finding);
+    return connectionsFinding(input.probeId, args, facts, sessions, finding, cfg.applicationName);
   };
 
   const postgresLongQueries: ProbeActivity = async (input) => {
@@ -443,7 +499,7 @@ export function postgresActivities(deps: PostgresDependencies) {
     const args = parseActivityArgs(postgresActionArgs.killIdleConnections, input.args, 'killIdleConnections');
     return once(deps.ledgerPool, 'killIdleConnections', input, known, async () => {
       try {
-        return await terminateIdle(cfg, args.olderThanSeconds, target);
+        return await terminateIdle(cfg, args, target);
       } catch (error) {
         if (error instanceof ApplicationFailure) throw error;
         const p = problemOf(error);
@@ -469,6 +525,7 @@ function connectionsFinding(
   facts: ServerFacts,
   sessions: Session[],
   finding: FindingMaker,
+  ownApplication: string,
 ): Finding {
   const usable = Math.max(1, facts.max_connections - facts.superuser_reserved - facts.reserved);
   const inDb = sessions.filter((s) => s.in_database);
@@ -510,10 +567,18 @@ function connectionsFinding(
       `${hidden} of other roles hidden: grant "${facts.role}" pg_read_all_stats to see their state`,
     );
   }
+  // What the runbook's killIdleConnections would end, said before it runs (and before anyone approves it).
+  const endable = args.endable
+    ? sessionsToEnd(others, args.endable, { pid: facts.own_pid, applicationName: ownApplication })
+    : undefined;
+  const endableText =
+    endable && args.endable
+      ? `; killIdleConnections would end ${endable.ending.length} idle session(s) of ${selectionText(args.endable)}${endable.beyondCap ? ` (${endable.beyondCap} more beyond its cap of ${args.endable.max})` : ''}`
+      : '';
   return finding(
     probe,
     status,
-    `${verdict}${limitText}; in ${facts.database}: ${states.join(', ')}`,
+    `${verdict}${limitText}; in ${facts.database}: ${states.join(', ')}${endableText}`,
     {
       connections: serverCount,
       maxConnections: facts.max_connections,
@@ -528,13 +593,15 @@ function connectionsFinding(
       idleOlderThanSeconds: args.idleOlderThanSeconds,
       oldestIdleSeconds: Math.round(idle[0]?.state_seconds ?? 0),
       hiddenSessions: hidden,
+      ...(endable ? { endable: endable.ending.length } : {}),
     },
-    oldIdle
-      .slice(0, 10)
-      .map(
-        (s) =>
-          `pid ${s.pid} user ${s.usename ?? '?'} application '${s.application_name ?? ''}' idle ${Math.round(s.state_seconds ?? 0)} s`,
-      ),
+    [
+      ...(endable?.ending ?? []).slice(0, 10).map((s) => `would end: ${describeSession(s)}`),
+      ...oldIdle
+        .filter((s) => !endable?.ending.includes(s))
+        .slice(0, 10)
+        .map((s) => `${endable ? 'left alone: ' : ''}${describeSession(s)}`),
+    ],
   );
 }
 
@@ -620,13 +687,14 @@ function escalationFinding(
 
 // ---- the action -----------------------------------------------------------------------------------------
 
-async function terminateIdle(cfg: Config, olderThanSeconds: number, target: string): Promise<ActionResult> {
+async function terminateIdle(cfg: Config, sel: IdleSelection, target: string): Promise<ActionResult> {
   return withPlatformClient(cfg, async (client) => {
     const { rows } = await client.query(
       `SELECT rolsuper AS superuser,
               pg_has_role('pg_read_all_stats', 'MEMBER') AS sees_all,
               pg_has_role('pg_signal_backend', 'MEMBER') AS may_signal,
-              current_user::text AS role, current_database() AS database
+              current_user::text AS role, current_database() AS database,
+              pg_backend_pid() AS own_pid
          FROM pg_roles WHERE rolname = current_user`,
     );
     const role = z
@@ -636,6 +704,7 @@ async function terminateIdle(cfg: Config, olderThanSeconds: number, target: stri
         may_signal: z.boolean(),
         role: z.string(),
         database: z.string(),
+        own_pid: z.number(),
       })
       .parse(rows[0]);
     if (!role.superuser && (!role.sees_all || !role.may_signal)) {
@@ -647,24 +716,21 @@ async function terminateIdle(cfg: Config, olderThanSeconds: number, target: stri
         `role "${role.role}" may not find or terminate other sessions on ${target}: grant it ${missing.join(' and ')}`,
       );
     }
+    const sessions = z.array(sessionSchema).parse((await client.query(SESSIONS_SQL)).rows);
+    const { ending, beyondCap } = sessionsToEnd(sessions, sel, {
+      pid: role.own_pid,
+      applicationName: cfg.applicationName,
+    });
     // The state is checked again in the statement that terminates, so a session that turned active since
     // it was listed is left alone.
-    const candidates = await client.query<{ pid: number }>(
-      `SELECT pid FROM pg_stat_activity
-        WHERE backend_type = 'client backend' AND datname = current_database() AND state = 'idle'
-          AND state_change < now() - make_interval(secs => $1)
-          AND pid <> pg_backend_pid() AND application_name IS DISTINCT FROM $2
-        ORDER BY state_change`,
-      [olderThanSeconds, cfg.applicationName],
-    );
     const terminated: number[] = [];
     const refused: number[] = [];
-    for (const { pid } of candidates.rows) {
+    for (const { pid } of ending) {
       try {
         const r = await client.query<{ ok: boolean | null }>(
           `SELECT pg_terminate_backend(pid, 5000) AS ok FROM pg_stat_activity
             WHERE pid = $1 AND state = 'idle' AND state_change < now() - make_interval(secs => $2)`,
-          [pid, olderThanSeconds],
+          [pid, sel.olderThanSeconds],
         );
         if (r.rows[0]?.ok) terminated.push(pid);
       } catch (error) {
@@ -675,16 +741,18 @@ async function terminateIdle(cfg: Config, olderThanSeconds: number, target: stri
     if (terminated.length === 0 && refused.length > 0) {
       throw activityError(
         'ForbiddenError',
-        `role "${role.role}" may not terminate the ${refused.length} idle sessions on ${target} (pids ${refused.join(', ')}): they belong to a superuser or a role it may not signal`,
+        `role "${role.role}" may not terminate the ${refused.length} idle sessions on ${target} (pids ${refused.join(', ')}): they belong to a role it may not signal`,
       );
     }
+    const of = `of ${selectionText(sel)} older than ${sel.olderThanSeconds} s in ${role.database}`;
     const refusedText = refused.length ? `; ${refused.length} refused (pids ${refused.join(', ')})` : '';
+    const capText = beyondCap ? `; ${beyondCap} more left for the next run (cap ${sel.max})` : '';
     return {
       changed: terminated.length > 0,
       summary:
         terminated.length > 0
-          ? `terminated ${terminated.length} idle connections older than ${olderThanSeconds} s in ${role.database} (pids ${terminated.join(', ')})${refusedText}`
-          : `no idle connection older than ${olderThanSeconds} s in ${role.database}${refusedText}`,
+          ? `terminated ${terminated.length} idle connections ${of} (pids ${terminated.join(', ')})${refusedText}${capText}`
+          : `no idle connection ${of}${refusedText}`,
     };
   });
 }

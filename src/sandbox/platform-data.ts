@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type KafkaConfig } from 'kafkajs';
 import pg from 'pg';
 import { z } from 'zod';
@@ -252,6 +253,31 @@ export async function createConsumerLag(
   await produceMessages(target, topic, options.lag + consumed);
   await consumeAndCommit(target, { topic, group, count: consumed });
   return { topic, group, produced: options.lag + consumed, consumed };
+}
+
+/**
+ * The platform application's own login role (not a superuser), whose sessions db-connections-exhausted holds
+ * open: killIdleConnections never ends a superuser's. A fresh password on every start; returns its URL.
+ */
+export async function ensureAppRole(adminUrl: string, database: string): Promise<string> {
+  const role = `${database.slice(0, 58)}_app`;
+  const password = randomBytes(18).toString('hex');
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  try {
+    // The role name is a checked database name plus "_app"; the password is hex: both safe in the statement.
+    const { rowCount } = await admin.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [role]);
+    if (!rowCount) await admin.query(`CREATE ROLE ${role} LOGIN`);
+    await admin.query(`ALTER ROLE ${role} LOGIN NOSUPERUSER PASSWORD ${admin.escapeLiteral(password)}`);
+    await admin.query(`GRANT CONNECT ON DATABASE ${database} TO ${role}`);
+  } finally {
+    await admin.end();
+  }
+  const url = new URL(adminUrl);
+  url.pathname = `/${database}`;
+  url.username = role;
+  url.password = password;
+  return url.toString();
 }
 
 // ---- PostgreSQL connections -----------------------------------------------------------------------------

@@ -10,7 +10,12 @@ import { FteCluster, WORKER_NAMESPACE, WORKER_SERVICE_ACCOUNT } from './cluster.
 import { FteApiSim } from './fte-api.js';
 import { claimKafkaSlot, type KafkaSlot } from './kafka-slot.js';
 import { writeKubeconfig } from './kubeconfig.js';
-import { createAgentMetricsTable, createPlatformTopic, insertAgentMetrics } from './platform-data.js';
+import {
+  createAgentMetricsTable,
+  createPlatformTopic,
+  ensureAppRole,
+  insertAgentMetrics,
+} from './platform-data.js';
 import { PLATFORM_CONNECTION_LIMIT, ScenarioEngine } from './scenario-engine.js';
 import type { ScenarioName } from './scenarios.js';
 import { TcpProxy } from './tcp-proxy.js';
@@ -154,6 +159,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
     ensureDatabase(options.postgresAdminUrl, ledgerDb),
   ]);
   const platformDirectUrl = databaseUrl(options.postgresAdminUrl, platformDb);
+  const platformAppUrl = await ensureAppRole(options.postgresAdminUrl, platformDb);
   await Promise.all([
     seedPlatformData(platformDirectUrl),
     createPlatformTopic({ brokers: options.kafkaBrokers }),
@@ -213,6 +219,7 @@ export async function startSandbox(options: SandboxOptions): Promise<Sandbox> {
       kafka: kafka.proxy,
       kafkaDirect: { brokers: options.kafkaBrokers },
       platformDbUrl: platformDirectUrl,
+      platformAppUrl,
     });
     // fte-api reports each channel's escalation rate from the platform's agent_metrics, as the real one does.
     const metricsDb = new pg.Pool({ connectionString: platformDirectUrl, max: 2 });

@@ -34,6 +34,8 @@ export interface ScenarioEngineDeps {
   kafkaDirect: KafkaTarget;
   /** The platform database without the proxy. */
   platformDbUrl: string;
+  /** The platform application's own (non-superuser) role: the sessions a full pool is made of. */
+  platformAppUrl: string;
 }
 
 /** What an applied fault needs to remember to notice its repair. */
@@ -206,7 +208,7 @@ export class ScenarioEngine {
         break;
       case 'db-connections-exhausted': {
         const held = await holdConnections({
-          connectionString: this.deps.platformDbUrl,
+          connectionString: this.deps.platformAppUrl,
           idle: EXHAUSTING_CONNECTIONS,
           applicationName: 'fte-api',
         });

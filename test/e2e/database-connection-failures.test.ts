@@ -44,6 +44,10 @@ describe('db-connections-exhausted', () => {
     expect(killed.findings.postgres?.status).toBe('ok');
     expect(killed.findings.connections?.status).toBe('down');
     expect(killed.findings.connections?.summary).toContain('pool exhausted');
+    // Said before anything is ended: which sessions the step's selection covers (the platform's own).
+    expect(killed.findings.connections?.summary).toMatch(
+      /killIdleConnections would end \d+ idle session\(s\) of applications fte-api, fte-message-processor/,
+    );
     expect(killed.findings['api-health']?.status).toBe('down');
 
     const recovered = await product().waitFor(
@@ -54,7 +58,9 @@ describe('db-connections-exhausted', () => {
     );
     const step = recovered.steps.find((s) => s.id === 'kill-idle-connections');
     expect(step?.status).toBe('recovered');
-    expect(step?.result).toMatch(/terminated (3[89]|40) /);
+    expect(step?.result).toMatch(
+      /terminated (3[89]|40) idle connections of applications fte-api, fte-message-processor /,
+    );
     expect(recovered.findings.connections?.status).toBe('ok');
     expect(recovered.findings['api-health']?.status).toBe('ok');
     expect(await platformConnections(sandbox.env.PLATFORM_DATABASE_URL)).toBeLessThan(5);

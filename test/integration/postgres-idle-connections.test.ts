@@ -7,6 +7,7 @@ import type { ActionInput } from '../../src/domain/activity-contract.js';
 import { applyMigrations } from '../../src/activities/ledger.js';
 import { postgresActivities, type PlatformDbConfig } from '../../src/activities/postgres.js';
 import {
+  ensureAppRole,
   holdConnections,
   livePids,
   waitUntilIdleFor,
@@ -14,13 +15,16 @@ import {
 } from '../../src/sandbox/platform-data.js';
 import { createTestDatabase, services, uniqueName } from '../helpers/services.js';
 
-// killIdleConnections against real sessions: idle ones older than the threshold go, active ones, young
-// ones and the orchestrator's own stay; the idempotency key is kept in a real ledger database.
+// killIdleConnections against real sessions: the platform application's idle ones older than the threshold go
+// (at most the cap); active ones, young ones, other applications', a superuser's and the orchestrator's own
+// stay; the idempotency key is kept in a real ledger database.
 
 const OLDER_THAN = 3;
 const ORCHESTRATOR_APP = 'fte-incident-response';
 
 let platform: { url: string; drop: () => Promise<void> };
+/** The platform application's own (non-superuser) role, as the sandbox's sessions use. */
+let appUrl: string;
 let ledger: { url: string; drop: () => Promise<void> };
 let ledgerPool: pg.Pool;
 const roles: string[] = [];
@@ -30,6 +34,9 @@ beforeAll(async () => {
   [platform, ledger] = await Promise.all([createTestDatabase(), createTestDatabase()]);
   ledgerPool = new pg.Pool({ connectionString: ledger.url, max: 4 });
   await applyMigrations(ledgerPool);
+  const database = new URL(platform.url).pathname.slice(1);
+  appUrl = await ensureAppRole(platform.url, database);
+  roles.push(new URL(appUrl).username);
 });
 afterEach(async () => {
   await Promise.all(held.map((h) => h.release()));
@@ -37,6 +44,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await ledgerPool?.end();
+  await Promise.all(held.map((h) => h.release()));
   await Promise.all([platform?.drop(), ledger?.drop()]);
   const su = new pg.Client({ connectionString: services().postgresUrl });
   await su.connect();
@@ -46,15 +54,22 @@ afterAll(async () => {
 
 const action = (platformDb: PlatformDbConfig = { connectionString: platform.url }, pool = ledgerPool) =>
   postgresActivities({ platformDb, ledgerPool: pool }).killIdleConnections;
-const actionInput = (idempotencyKey: string, olderThanSeconds: unknown = OLDER_THAN): ActionInput => ({
+const actionInput = (
+  idempotencyKey: string,
+  olderThanSeconds: unknown = OLDER_THAN,
+  more: Record<string, unknown> = {},
+): ActionInput => ({
   incidentId: 'database-connection-failures/customer-success-fte',
   scope: 'customer-success-fte',
   stepId: 'kill-idle-connections',
   idempotencyKey,
-  args: { olderThanSeconds },
+  args: { olderThanSeconds, applications: ['fte-api'], ...more },
 });
-const hold = async (options: Omit<Parameters<typeof holdConnections>[0], 'connectionString'>) => {
-  const h = await holdConnections({ connectionString: platform.url, ...options });
+const hold = async (
+  options: Omit<Parameters<typeof holdConnections>[0], 'connectionString'>,
+  connectionString = appUrl,
+) => {
+  const h = await holdConnections({ connectionString, ...options });
   held.push(h);
   return h;
 };
@@ -77,7 +92,9 @@ describe('killIdleConnections', () => {
     const result = await action()(actionInput(uniqueName('incident:step:1')));
 
     expect(result.changed).toBe(true);
-    expect(result.summary).toMatch(/^terminated 3 idle connections older than 3 s in test_/);
+    expect(result.summary).toMatch(
+      /^terminated 3 idle connections of applications fte-api older than 3 s in test_/,
+    );
     for (const pid of idle) expect(result.summary).toContain(String(pid));
     expect(await livePids(platform.url, idle)).toEqual([]);
     const survivors = [...active.activePids, ...orchestrator.idlePids, ...young.idlePids];
@@ -126,7 +143,9 @@ describe('killIdleConnections', () => {
     const result = await action()(actionInput(uniqueName('incident:step:5'), 3600));
     expect(result).toEqual({
       changed: false,
-      summary: expect.stringMatching(/^no idle connection older than 3600 s in test_/),
+      summary: expect.stringMatching(
+        /^no idle connection of applications fte-api older than 3600 s in test_/,
+      ),
     });
     expect(await livePids(platform.url, young.idlePids)).toEqual(sorted(young.idlePids));
   });
@@ -154,12 +173,6 @@ describe('killIdleConnections', () => {
       expect((error as Error).message).toContain('grant it pg_read_all_stats and pg_signal_backend');
       expect((error as Error).message).not.toContain(password);
 
-      // With the grants it sees the sessions, but PostgreSQL still protects a superuser's sessions.
-      await su.query(`GRANT pg_read_all_stats, pg_signal_backend TO ${name}`);
-      error = await action({ connectionString: url.toString() })(actionInput(key)).catch((e: unknown) => e);
-      expect(error).toMatchObject({ type: 'ForbiddenError', nonRetryable: true });
-      expect((error as Error).message).toMatch(/may not terminate the \d+ idle sessions .*superuser/);
-
       expect(await livePids(platform.url, idle)).toEqual(idle);
       // A refused run leaves no result behind, so the key can be retried once the grants are fixed.
       const { rows } = await ledgerPool.query(
@@ -167,6 +180,10 @@ describe('killIdleConnections', () => {
         [key],
       );
       expect(rows[0].n).toBe(0);
+      await su.query(`GRANT pg_read_all_stats, pg_signal_backend TO ${name}`);
+      const granted = await action({ connectionString: url.toString() })(actionInput(key));
+      expect(granted.summary).toMatch(/^terminated 1 idle connections/);
+      expect(await livePids(platform.url, idle)).toEqual([]);
     } finally {
       await su.end();
     }
@@ -211,11 +228,65 @@ describe('killIdleConnections', () => {
     }
   });
 
-  it('rejects a missing or non-positive threshold without retrying', async () => {
-    for (const args of [{}, { olderThanSeconds: 0 }, { olderThanSeconds: '300' }]) {
+  it('rejects a missing or non-positive threshold, and no roles or applications, without retrying', async () => {
+    for (const args of [
+      { applications: ['fte-api'] },
+      { olderThanSeconds: 0, applications: ['fte-api'] },
+      { olderThanSeconds: '300', applications: ['fte-api'] },
+    ]) {
       const error = await action()({ ...actionInput(uniqueName('k')), args }).catch((e: unknown) => e);
       expect(error).toMatchObject({ type: 'BadRequestError', nonRetryable: true });
       expect((error as Error).message).toMatch(/olderThanSeconds/);
     }
+    const unlimited = await action()({
+      ...actionInput(uniqueName('k')),
+      args: { olderThanSeconds: 60 },
+    }).catch((e: unknown) => e);
+    expect(unlimited).toMatchObject({ type: 'BadRequestError', nonRetryable: true });
+    expect((unlimited as Error).message).toMatch(/name the roles or applications/);
+  });
+
+  it('never ends a superuser’s session nor another application’s, and stops at its cap', async () => {
+    const superuser = await hold({ idle: 1 }, platform.url);
+    const dba = await hold({ idle: 1, applicationName: 'dba-console' });
+    const idle = await oldIdle(4);
+    await waitUntilIdleFor(platform.url, [...superuser.idlePids, ...dba.idlePids], OLDER_THAN);
+
+    const result = await action()(actionInput(uniqueName('incident:step:cap'), OLDER_THAN, { max: 3 }));
+    expect(result.summary).toMatch(
+      /^terminated 3 idle connections .*; 1 more left for the next run \(cap 3\)$/,
+    );
+    expect(await livePids(platform.url, idle)).toHaveLength(1);
+    const kept = [...superuser.idlePids, ...dba.idlePids];
+    expect(await livePids(platform.url, kept)).toEqual(sorted(kept));
+  });
+
+  it('the connections finding names the sessions the action would end, before it ends them', async () => {
+    const superuser = await hold({ idle: 1 }, platform.url);
+    const idle = await oldIdle(2);
+    await waitUntilIdleFor(platform.url, superuser.idlePids, OLDER_THAN);
+    const selection = { olderThanSeconds: OLDER_THAN, applications: ['fte-api'], max: 50 };
+    const { postgresConnections } = postgresActivities({
+      platformDb: { connectionString: platform.url },
+      ledgerPool,
+    });
+    const finding = await postgresConnections({
+      incidentId: 'i',
+      scope: 'customer-success-fte',
+      probeId: 'connections',
+      args: { idleOlderThanSeconds: OLDER_THAN, endable: selection },
+    });
+    const wouldEnd = finding.evidence
+      .filter((e) => e.startsWith('would end: '))
+      .map((e) => Number(/pid (\d+)/.exec(e)?.[1]));
+    expect(sorted(wouldEnd)).toEqual(sorted(idle));
+    expect(finding.metrics.endable).toBe(2);
+    expect(finding.summary).toContain(
+      'killIdleConnections would end 2 idle session(s) of applications fte-api',
+    );
+    expect(finding.evidence).toContainEqual(
+      expect.stringMatching(new RegExp(`^left alone: pid ${superuser.idlePids[0]} `)),
+    );
+    expect(await livePids(platform.url, idle)).toEqual(sorted(idle));
   });
 });
