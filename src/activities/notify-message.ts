@@ -11,6 +11,8 @@ export interface OutgoingMessage {
   roles: string[];
   waitingFor?: string;
   command?: string;
+  /** The step an approval message is about (Approve and Reject buttons in Slack). */
+  step?: string;
   /** The incident workflow in the Temporal UI. */
   link: string;
   /** A drill's message (the title already says DRILL). */
@@ -39,7 +41,14 @@ export type SlackBlock =
   | { type: 'section'; text?: SlackText; fields?: SlackText[] }
   | {
       type: 'actions';
-      elements: { type: 'button'; text: SlackText; url: string; action_id: string }[];
+      elements: {
+        type: 'button';
+        text: SlackText;
+        action_id: string;
+        url?: string;
+        value?: string;
+        style?: 'primary' | 'danger';
+      }[];
     }
   | { type: 'context'; elements: SlackText[] };
 
@@ -70,10 +79,22 @@ export function slackMessage(m: OutgoingMessage, recipients: string[]): SlackMes
       text: mrkdwn(`*Run:*\n\`\`\`${escapeMrkdwn(truncate(m.command, 2_800))}\`\`\``),
     });
   }
+  // Answered at the receiver's POST /slack/interactions (src/starters/slack-interactions.ts).
+  const decide =
+    m.step && (m.kind === 'approval-needed' || m.kind === 'approval-reminder')
+      ? (['approve', 'reject'] as const).map((decision) => ({
+          type: 'button' as const,
+          text: { type: 'plain_text' as const, text: decision === 'approve' ? 'Approve' : 'Reject' },
+          action_id: `incident-${decision}`,
+          value: JSON.stringify({ workflowId: m.workflowId, step: m.step }),
+          style: decision === 'approve' ? ('primary' as const) : ('danger' as const),
+        }))
+      : [];
   blocks.push(
     {
       type: 'actions',
       elements: [
+        ...decide,
         {
           type: 'button',
           text: { type: 'plain_text', text: 'Open in Temporal UI' },

@@ -63,6 +63,7 @@ const notificationSchema = z.object({
   text: z.string(),
   waitingFor: z.string().optional(),
   command: z.string().optional(),
+  step: z.string().min(1).max(200).optional(),
   drill: z.object({ notify: z.boolean() }).optional(),
   idempotencyKey: z.string().min(1).max(300).optional(),
 });

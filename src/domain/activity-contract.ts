@@ -68,6 +68,8 @@ export interface Notification {
   waitingFor?: string;
   /** The exact command a person runs to act, e.g. the approve command of a step. */
   command?: string;
+  /** The step an approval notification asks about: Slack messages carry Approve and Reject buttons for it. */
+  step?: string;
   /** A drill's notification: marked DRILL, and only logged unless `notify`. */
   drill?: DrillMark;
   /**

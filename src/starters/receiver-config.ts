@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { ConfigError, parseEnv } from '../config.js';
 import { actionNamespacesSchema } from '../domain/namespaces.js';
+import { secretSetting } from '../secret-files.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -23,6 +24,11 @@ export const receiverEnvSchema = z
     RECEIVER_RATE_LIMIT_PER_MINUTE: positiveInt(0).default(600),
     RECEIVER_METRICS_AUTH: z.enum(['none', 'token']).default('none'),
     ACTION_NAMESPACES: actionNamespacesSchema,
+    SLACK_SIGNING_SECRET: z.string().min(1).optional(),
+    SLACK_SIGNING_SECRET_FILE: z.string().min(1).optional(),
+    /** The receiver's Ed25519 private key (PEM), whose public key the contacts file lists as signer `slack`. */
+    SLACK_SIGNER_KEY_FILE: z.string().min(1).optional(),
+    SLACK_RESPONSE_URL_PREFIX: z.url().default('https://hooks.slack.com/'),
     RECEIVER_LOG_LEVEL: z
       .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
       .default('info'),
@@ -60,10 +66,42 @@ export interface ReceiverConfig {
   metricsCacheMs: number;
   rateLimitPerMinute: number;
   actionNamespaces: string[];
+  /** Absent: POST /slack/interactions answers 404. */
+  slack?: { signingSecret: string; signerKeyPem: string; signerKeyFile: string; responseUrlPrefix: string };
   metricsRequireToken: boolean;
   logLevel: z.output<typeof receiverEnvSchema>['RECEIVER_LOG_LEVEL'];
   runbooksDir: string;
   contactsFile: string;
+}
+
+async function slackConfig(
+  env: NodeJS.ProcessEnv,
+  cfg: z.output<typeof receiverEnvSchema>,
+): Promise<Pick<ReceiverConfig, 'slack'>> {
+  const signingSecret = secretSetting(env, 'SLACK_SIGNING_SECRET')?.trim();
+  if (!signingSecret) return {};
+  if (!cfg.SLACK_SIGNER_KEY_FILE) {
+    throw new ConfigError(
+      'Invalid configuration:\n  SLACK_SIGNER_KEY_FILE: Slack approvals need the key the receiver signs them with (incidentctl keys init --out FILE; list its public key under signers as slack)',
+    );
+  }
+  let signerKeyPem: string;
+  try {
+    signerKeyPem = await readFile(cfg.SLACK_SIGNER_KEY_FILE, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
+    throw new ConfigError(
+      `Invalid configuration:\n  SLACK_SIGNER_KEY_FILE: cannot read file ${cfg.SLACK_SIGNER_KEY_FILE} (${code})`,
+    );
+  }
+  return {
+    slack: {
+      signingSecret,
+      signerKeyPem,
+      signerKeyFile: cfg.SLACK_SIGNER_KEY_FILE,
+      responseUrlPrefix: cfg.SLACK_RESPONSE_URL_PREFIX,
+    },
+  };
 }
 
 /** Reads and checks the receiver's environment; errors name the variable and never echo the token. */
@@ -94,6 +132,7 @@ export async function loadReceiverConfig(env: NodeJS.ProcessEnv = process.env): 
     metricsCacheMs: cfg.RECEIVER_METRICS_CACHE_MS,
     rateLimitPerMinute: cfg.RECEIVER_RATE_LIMIT_PER_MINUTE,
     actionNamespaces: cfg.ACTION_NAMESPACES,
+    ...(await slackConfig(env, cfg)),
     metricsRequireToken: cfg.RECEIVER_METRICS_AUTH === 'token',
     logLevel: cfg.RECEIVER_LOG_LEVEL,
     runbooksDir: cfg.RUNBOOKS_DIR,

@@ -13,7 +13,9 @@ import { createLogger, type Logger, type LogLevel } from '../logging.js';
 import { clientTracingInterceptors, RECEIVER_SERVICE_NAME, startTracing, tracesUrl } from '../tracing.js';
 import { DEFAULT_SCOPE, type Alert } from '../domain/alerts.js';
 import type { Runbook } from '../domain/runbook.js';
-import { InvalidFileError, loadRunbookDir } from '../activities/runbooks.js';
+import { InvalidFileError, loadRunbookDir, parseYamlFile } from '../activities/runbooks.js';
+import { parsePrivateKey } from '../action-signing.js';
+import { contactsSchema } from '../domain/contacts.js';
 import { clientConnectionOptions, loadTemporalSettings } from '../temporal.js';
 import { TASK_QUEUE } from '../workflows/api.js';
 import { deliverAlerts, signalIncident, type Delivery, type StartOptions } from './deliver.js';
@@ -28,6 +30,7 @@ import { AUTH_CHALLENGES, tokenChecker } from './receiver-auth.js';
 import { loadReceiverConfig, type ReceiverConfig } from './receiver-config.js';
 import { createReceiverMetrics, type RejectionReason } from './receiver-metrics.js';
 import { temporalUnavailableReason, withTemporalDeadline } from './receiver-temporal.js';
+import { registerSlackInteractions, type SlackInteractionOptions } from './slack-interactions.js';
 
 export type MatchableRunbook = Pick<Runbook, 'id' | 'title' | 'match'>;
 
@@ -48,6 +51,8 @@ export interface ReceiverOptions {
   actionNamespaces?: readonly string[];
   /** Requests a minute one source address may make (429 with Retry-After above it); absent or 0: no limit. */
   rateLimitPerMinute?: number;
+  /** Slack's interactivity endpoint (POST /slack/interactions); absent: it answers 404. */
+  slack?: Omit<SlackInteractionOptions, 'client' | 'temporalTimeoutMs' | 'onRejected'>;
   /** /metrics asks for the token too (it names incidents and runbooks). Default: open, for scrapers. */
   metricsRequireToken?: boolean;
   logger?: FastifyBaseLogger;
@@ -187,6 +192,15 @@ export function createReceiver(options: ReceiverOptions): FastifyInstance {
   // Routes in a plugin registered after the rate limit, so that its hook sees them.
   void app.register(async (app) => {
     app.get('/healthz', async () => ({ status: 'ok' }));
+
+    if (options.slack) {
+      registerSlackInteractions(app, {
+        ...options.slack,
+        client,
+        temporalTimeoutMs: timeoutMs,
+        onRejected: (reason) => metrics.rejected.inc({ reason }),
+      });
+    }
 
     app.get('/readyz', async (request, reply) => {
       try {
@@ -350,6 +364,16 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     metricsCacheMs: config.metricsCacheMs,
     rateLimitPerMinute: config.rateLimitPerMinute,
     actionNamespaces: config.actionNamespaces,
+    ...(config.slack
+      ? {
+          slack: {
+            signingSecret: config.slack.signingSecret,
+            signerKey: parsePrivateKey(config.slack.signerKeyPem, config.slack.signerKeyFile),
+            responseUrlPrefix: config.slack.responseUrlPrefix,
+            contacts: async () => (await parseYamlFile(config.contactsFile, contactsSchema)).value,
+          },
+        }
+      : {}),
     metricsRequireToken: config.metricsRequireToken,
     logger,
   });

@@ -60,9 +60,12 @@ export interface Harness {
 /** The product workflows on the dev server with fake activities, and a receiver in front of them. */
 export async function startHarness(
   extra: Partial<ReceiverOptions> & { logger?: FastifyBaseLogger } = {},
+  /** Sets the fakes up before the worker starts (e.g. another contacts file). */
+  prepare?: (platform: FakePlatform) => void,
 ): Promise<Harness> {
   const env = await devServerEnv();
   const platform = new FakePlatform();
+  prepare?.(platform);
   const { worker, taskQueue } = await productWorker(env, platform.activities(), uniqueName('receiver'));
   const running = worker.run();
   const { app, url } = await listeningReceiver(env.client, taskQueue, extra);

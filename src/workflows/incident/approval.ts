@@ -40,10 +40,7 @@ export async function awaitApproval(
       'approval-needed',
       spec.approvers,
       `Approval needed: ${spec.title} (approvers: ${approvers})`,
-      {
-        waitingFor,
-        command,
-      },
+      { waitingFor, command, step: spec.id },
     );
   }
   let remindAt = Date.now() + spec.approvalTimeout;
@@ -79,7 +76,7 @@ export async function awaitApproval(
       'approval-reminder',
       spec.approvers,
       `Still waiting ${formatDuration(spec.approvalTimeout)} more for approval: ${spec.title}`,
-      { waitingFor, command },
+      { waitingFor, command, step: spec.id },
     );
     inc.escalate(
       'system',

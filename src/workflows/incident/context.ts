@@ -165,7 +165,7 @@ export class Incident {
     kind: NotificationKind,
     roles: string[],
     text: string,
-    extra: { waitingFor?: string; command?: string } = {},
+    extra: { waitingFor?: string; command?: string; step?: string } = {},
   ): void {
     const s = this.ready().state;
     s.pagedRoles = [...new Set([...(s.pagedRoles ?? []), ...roles])];
