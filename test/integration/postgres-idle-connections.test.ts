@@ -164,7 +164,7 @@ describe('killIdleConnections', () => {
       url.password = password;
       const key = uniqueName('incident:step:6');
 
-      let error = await action({ connectionString: url.toString() })(actionInput(key)).catch(
+      const error = await action({ connectionString: url.toString() })(actionInput(key)).catch(
         (e: unknown) => e,
       );
       expect(error).toBeInstanceOf(ApplicationFailure);
