@@ -11,6 +11,8 @@ export const SECRET_SETTINGS = [
   'FTE_API_ADMIN_TOKEN',
   'RECEIVER_TOKEN',
   'SLACK_SIGNING_SECRET',
+  'PAYLOAD_KEYS',
+  'CODEC_TOKEN',
 ] as const;
 
 /**

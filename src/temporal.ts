@@ -1,3 +1,5 @@
+import type { PayloadCodec } from '@temporalio/common';
+import { dataConverterFor, loadPayloadKeys } from './payload-codec.js';
 import { Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection, type NativeConnectionOptions } from '@temporalio/worker';
 import { parseEnv, readConfigFile, temporalEnvSchema, type TemporalEnv } from './config.js';
@@ -13,6 +15,8 @@ export interface TemporalSettings {
     serverNameOverride?: string;
   };
   apiKey?: string;
+  /** Set when PAYLOAD_KEYS is: every payload encrypted (src/payload-codec.ts). Workers and clients use it alike. */
+  dataConverter?: { payloadCodecs: PayloadCodec[] };
 }
 
 /** Resolves plain, mTLS or API-key connection settings from the environment. */
@@ -28,6 +32,8 @@ export async function loadTemporalSettings(env: NodeJS.ProcessEnv = process.env)
     ? (await readConfigFile('TEMPORAL_API_KEY_FILE', cfg.TEMPORAL_API_KEY_FILE)).toString('utf8').trim()
     : cfg.TEMPORAL_API_KEY;
   if (apiKey) settings.apiKey = apiKey;
+  const dataConverter = dataConverterFor(loadPayloadKeys(env));
+  if (dataConverter) settings.dataConverter = dataConverter;
   const wantsTls =
     cfg.TEMPORAL_TLS === 'true' ||
     Boolean(cfg.TEMPORAL_TLS_CERT || cfg.TEMPORAL_TLS_CA || cfg.TEMPORAL_TLS_SERVER_NAME) ||

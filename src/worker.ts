@@ -1,7 +1,7 @@
 import { pathToFileURL } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { Runtime, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
-import { connectWorker, loadTemporalSettings } from './temporal.js';
+import { connectWorker, loadTemporalSettings, type TemporalSettings } from './temporal.js';
 import { createActivities, loadActivityDependencies, type ActivityDependencies } from './activities/index.js';
 import {
   ConfigError,
@@ -81,6 +81,8 @@ export interface IncidentWorkerOptions {
   tracing?: Tracing;
   /** Default: defaultMaxCachedWorkflows() (WORKER_MAX_CACHED_WORKFLOWS). */
   maxCachedWorkflows?: number;
+  /** Payload encryption (PAYLOAD_KEYS); default: none. */
+  dataConverter?: TemporalSettings['dataConverter'];
 }
 
 /** What a cached workflow of this bundle holds, with a margin: about 2.1 MB measured (bench/open-reports.ts). */
@@ -116,6 +118,7 @@ export async function createIncidentWorker(options: IncidentWorkerOptions): Prom
     maxCachedWorkflows: options.maxCachedWorkflows ?? defaultMaxCachedWorkflows(),
     ...workerTracingOptions(options.tracing),
     ...(deployment ? { workerDeploymentOptions: deployment } : {}),
+    ...(options.dataConverter ? { dataConverter: options.dataConverter } : {}),
   });
 }
 
@@ -151,6 +154,7 @@ async function main(logger: Logger): Promise<void> {
     workflowBundle: workflows.bundle,
     maxCachedWorkflows,
     ...(tracing ? { tracing } : {}),
+    ...(settings.dataConverter ? { dataConverter: settings.dataConverter } : {}),
   });
   logger.info(
     `worker: polling task queue ${settings.taskQueue} on ${settings.address} (${settings.namespace}) as ` +

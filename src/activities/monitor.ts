@@ -31,7 +31,11 @@ export function lazyTemporalClient(processEnv: NodeJS.ProcessEnv = process.env):
     client ??= (async () => {
       const settings = await loadTemporalSettings(processEnv);
       const connection = await Connection.connect(clientConnectionOptions(settings));
-      return new Client({ connection, namespace: settings.namespace });
+      return new Client({
+        connection,
+        namespace: settings.namespace,
+        ...(settings.dataConverter ? { dataConverter: settings.dataConverter } : {}),
+      });
     })();
     client.catch(() => {
       client = undefined;

@@ -155,6 +155,7 @@ export class CliContext {
       connection: this.ownConnection,
       namespace: settings.namespace,
       identity: `incidentctl:${this.globals.as ?? this.deps.defaultUser ?? osUser(this.env) ?? 'unknown'}`,
+      ...(settings.dataConverter ? { dataConverter: settings.dataConverter } : {}),
     });
   }
 

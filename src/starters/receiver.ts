@@ -353,6 +353,7 @@ export async function main(env: NodeJS.ProcessEnv = process.env): Promise<void> 
     connection,
     namespace: settings.namespace,
     interceptors: clientTracingInterceptors(tracing),
+    ...(settings.dataConverter ? { dataConverter: settings.dataConverter } : {}),
   });
   const app = createReceiver({
     client,
