@@ -52,7 +52,7 @@ export async function sendUpdate<A>(
   raw: unknown,
 ): Promise<string> {
   const args = validateArgs(schema, raw);
-  const sent = target.kind === 'incident' ? signed(ctx, target, action.update.name, args) : args;
+  const sent = signed(ctx, target, action.update.name, args);
   // Temporal applies an Update id once per workflow run: sent again with this id (after a timeout, say),
   // a note, an escalation or a follow-up is not added twice.
   const updateId = ctx.globals.updateId ?? randomUUID();

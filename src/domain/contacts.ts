@@ -46,6 +46,10 @@ export const policySchema = z.strictObject({
             'addNote',
             'completeTask',
             'cancel',
+            'submitReport',
+            'addFollowUp',
+            'completeFollowUp',
+            'markRunbookUpdated',
           ]),
         )
         .optional(),

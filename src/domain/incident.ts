@@ -1,6 +1,7 @@
 import type { Alert, DrillMark } from './alerts.js';
 import type { Contacts } from './contacts.js';
 import type { Findings } from './findings.js';
+import type { Identity } from './identity.js';
 import type { Runbook } from './runbook.js';
 import type { Severity } from './severity.js';
 
@@ -66,6 +67,18 @@ export interface TimelineEntry {
   verified?: boolean;
   /** The service that vouched for the person (e.g. `slack`). */
   via?: string;
+}
+
+/** A timeline entry; `by` is a name, an identity (a person's action, verified or claimed), or absent (system). */
+export function timelineEntry(at: string, type: string, text: string, by?: string | Identity): TimelineEntry {
+  if (typeof by !== 'object') return { at, type, text, by: by ?? 'system' };
+  return { at, type, text, by: by.by, verified: by.verified, ...(by.via ? { via: by.via } : {}) };
+}
+
+/** How a ledger event names who acted: the name, and for a person's action whether it was verified. */
+export function ledgerActor(by?: string | Identity): { by?: string; verification: Record<string, unknown> } {
+  if (typeof by !== 'object') return by ? { by, verification: {} } : { verification: {} };
+  return { by: by.by, verification: { verified: by.verified, ...(by.via ? { via: by.via } : {}) } };
 }
 
 export interface AlertState {

@@ -1,3 +1,4 @@
+import type { Contacts } from './contacts.js';
 import type { DrillMark } from './alerts.js';
 import type { Severity } from './severity.js';
 import type { TimelineEntry } from './incident.js';
@@ -29,6 +30,11 @@ export interface PostIncidentInput {
    * was started (the same unless the incident continued as new), else this workflow's own first run id.
    */
   occurrence?: string;
+  /**
+   * The incident's contacts file, for verifying signed actions (src/domain/identity.ts). Absent for reports
+   * started before signatures existed: their actions are recorded as claimed, as they always were.
+   */
+  contacts?: Contacts;
 }
 
 export interface FollowUp {
@@ -60,6 +66,8 @@ export interface PostIncidentState extends PostIncidentInput {
   runbookUpdate?: { by: string; ref: string; at: string };
   timeline: TimelineEntry[];
   rejectedAttempts: number;
+  /** Nonces of the signed actions taken in the last minutes, with when each may be forgotten (ms). */
+  signedNonces?: Record<string, number>;
   completedAt?: string;
   /** What the workflow still waits for before it closes (empty once complete). */
   missing?: string[];

@@ -27,6 +27,8 @@ import {
   ReportStatus,
 } from './api.js';
 import { registerHumanActions } from './human-actions.js';
+import type { Identity } from '../domain/identity.js';
+import { ledgerActor, timelineEntry } from '../domain/incident.js';
 
 const notifier = wf.proxyActivities<CoreActivities>({
   startToCloseTimeout: '30 seconds',
@@ -63,8 +65,10 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
   // workflow's own first run id, so they never collide with the incident's (`<its first run id>:<n>`).
   const occurrence = input.occurrence ?? info.parent?.runId ?? info.firstExecutionRunId;
   const resolvedAtMs = Date.parse(input.resolvedAt);
+  // The contacts verify signed actions; they are not part of the report's state (nor of its status query).
+  const { contacts, ...fields } = input;
   const state: PostIncidentState = {
-    ...input,
+    ...fields,
     reportDueAt: iso(resolvedAtMs + REPORT_DUE_MS),
     reportStatus: 'Pending',
     nextReportReminderAt: iso(resolvedAtMs + (REPORT_REMINDERS_MS[0] ?? REPORT_DUE_MS)),
@@ -78,8 +82,8 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
   const pending: Promise<unknown>[] = [];
   const now = () => new Date().toISOString();
 
-  function record(type: string, text: string, by?: string): void {
-    state.timeline.push({ at: now(), type, text, by: by ?? 'system' });
+  function record(type: string, text: string, by?: string | Identity): void {
+    state.timeline.push(timelineEntry(now(), type, text, by));
     version++;
   }
 
@@ -87,8 +91,9 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
     followUpsOrStatement: wf.patched(LEDGER_AND_FOLLOW_UP_RULE_PATCH),
   });
 
-  function toLedger(type: string, data: LedgerEvent['data'] = {}, by?: string): void {
+  function toLedger(type: string, data: LedgerEvent['data'] = {}, by?: string | Identity): void {
     if (!wf.patched(LEDGER_AND_FOLLOW_UP_RULE_PATCH)) return;
+    const actor = ledgerActor(by);
     const event: LedgerEvent = {
       incidentId: state.incidentId,
       occurrence,
@@ -100,8 +105,9 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
         runbook: state.runbookId,
         postIncidentWorkflowId: info.workflowId,
         ...data,
+        ...actor.verification,
       },
-      ...(by ? { by } : {}),
+      ...(actor.by ? { by: actor.by } : {}),
     };
     pending.push(
       ledger.recordIncidentEvent(event).catch((error: unknown) => {
@@ -190,7 +196,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
         }
         return a;
       },
-      apply: (a: { by: string; rootCause: string; link?: string; noFollowUps?: boolean }) => {
+      apply: (a: { by: string; rootCause: string; link?: string; noFollowUps?: boolean }, who: Identity) => {
         if (state.report) {
           state.report = {
             ...state.report,
@@ -198,11 +204,11 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
             ...(a.link ? { link: a.link } : {}),
             noFollowUps: true,
           };
-          record('report-amended', `report sent again: no follow-up is needed`, a.by);
+          record('report-amended', `report sent again: no follow-up is needed`, who);
           toLedger(
             'report-amended',
             { rootCause: a.rootCause, link: state.report.link ?? null, noFollowUps: true },
-            a.by,
+            who,
           );
           return 'report amended: no follow-up is needed';
         }
@@ -218,7 +224,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
         record(
           'report-submitted',
           `report submitted${a.noFollowUps ? ' (no follow-up needed)' : ''}; root cause: ${a.rootCause.slice(0, 300)}`,
-          a.by,
+          who,
         );
         toLedger(
           'report-submitted',
@@ -230,7 +236,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
             dueAt: state.reportDueAt,
             late: Date.parse(state.report.submittedAt) > Date.parse(state.reportDueAt),
           },
-          a.by,
+          who,
         );
         return a.noFollowUps ? 'report submitted (no follow-up needed)' : 'report submitted';
       },
@@ -241,7 +247,9 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
         refuseWhenClosed();
         return a;
       },
-      apply: (a: { title: string; owner: string; dueAt?: string; by?: string }) => {
+      apply: (a: { title: string; owner: string; dueAt?: string; by?: string }, who: Identity) => {
+        // `by` is optional here: without it the follow-up is the system's, as before.
+        const adder = a.by ? who : undefined;
         const id = `FU-${++followUpSeq}`;
         state.followUps.push({
           id,
@@ -255,7 +263,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
         record(
           'follow-up-added',
           `${id}: ${a.title} (owner ${a.owner}${a.dueAt ? `, due ${a.dueAt}` : ''})`,
-          a.by,
+          adder,
         );
         toLedger(
           'follow-up-added',
@@ -265,7 +273,7 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
             owner: a.owner,
             dueAt: a.dueAt ? new Date(a.dueAt).toISOString() : null,
           },
-          a.by,
+          adder,
         );
         return id;
       },
@@ -282,15 +290,15 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
         if (f.status === 'done') throw new Error(`follow-up ${a.id} was already done by ${f.doneBy}`);
         return a;
       },
-      apply: (a: { id: string; by: string }) => {
+      apply: (a: { id: string; by: string }, who: Identity) => {
         const f = state.followUps.find((x) => x.id === a.id);
         if (!f) throw new Error(`unknown follow-up "${a.id}"`);
         f.status = 'done';
         f.doneBy = a.by;
         f.doneAt = now();
         delete f.nextReminderAt;
-        record('follow-up-done', `${f.id} done: ${f.title}`, a.by);
-        toLedger('follow-up-done', { followUp: f.id, title: f.title, owner: f.owner }, a.by);
+        record('follow-up-done', `${f.id} done: ${f.title}`, who);
+        toLedger('follow-up-done', { followUp: f.id, title: f.title, owner: f.owner }, who);
         return `follow-up ${f.id} done`;
       },
     },
@@ -302,16 +310,25 @@ export async function postIncidentWorkflow(input: PostIncidentInput): Promise<Po
           throw new Error(`the runbook update was already recorded by ${state.runbookUpdate.by}`);
         return a;
       },
-      apply: (a: { by: string; ref: string }) => {
+      apply: (a: { by: string; ref: string }, who: Identity) => {
         state.runbookUpdate = { by: a.by, ref: a.ref, at: now() };
-        record('runbook-updated', `runbook updated: ${a.ref}`, a.by);
-        toLedger('runbook-updated', { ref: a.ref, required: state.runbookUpdateRequired }, a.by);
+        record('runbook-updated', `runbook updated: ${a.ref}`, who);
+        toLedger('runbook-updated', { ref: a.ref, required: state.runbookUpdateRequired }, who);
         return 'runbook update recorded';
       },
     },
   };
 
   registerHumanActions(postIncidentActions, actions, {
+    ...(contacts
+      ? {
+          identity: {
+            workflowId: info.workflowId,
+            contacts: () => contacts,
+            nonces: () => (state.signedNonces ??= {}),
+          },
+        }
+      : {}),
     onRefused: (name, by, error) => {
       state.rejectedAttempts++;
       record('rejected-attempt', `${name} refused: ${errorMessage(error)}`, by);

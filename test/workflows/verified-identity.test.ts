@@ -7,11 +7,14 @@ import type { WorkflowHandle } from '@temporalio/client';
 import { parse, stringify } from 'yaml';
 import { newKeyPair, parsePrivateKey, signAction } from '../../src/action-signing.js';
 import type { UnverifiedPolicy } from '../../src/domain/identity.js';
-import { incidentActions } from '../../src/workflows/api.js';
+import { contactsSchema } from '../../src/domain/contacts.js';
+import type { PostIncidentInput } from '../../src/domain/post-incident.js';
+import { incidentActions, postIncidentActions, postIncidentStatusQuery } from '../../src/workflows/api.js';
+import { postIncidentWorkflow } from '../../src/workflows/post-incident.js';
 import type { incidentWorkflow } from '../../src/workflows/incident.js';
 import { FakePlatform } from '../helpers/fake-platform.js';
 import { contactsFile } from '../helpers/paths.js';
-import { timeSkippingEnv } from '../helpers/services.js';
+import { timeSkippingEnv, uniqueName } from '../helpers/services.js';
 import { alert, productWorker, raise, refusal, status, until } from '../helpers/workflows.js';
 
 // Who approved: a name proven by a signature, or one only claimed. Keys are made per test run.
@@ -70,7 +73,7 @@ async function withApprovalWait(
 
 /** Arguments with a signature, made at the workflow's own time unless `at` says otherwise. */
 async function signed(
-  handle: Incident,
+  handle: Pick<Incident, 'workflowId'>,
   action: string,
   args: Record<string, unknown>,
   key = carolKey,
@@ -186,5 +189,57 @@ describe('unsigned actions under the contacts file policy', () => {
         expect(s.steps.find((x) => x.id === 'restart-postgres')?.status).toBe('awaiting-approval');
       },
     );
+  });
+});
+
+describe('signed post-incident actions', () => {
+  it('a report started by a signed-era incident verifies signatures and applies its policy; an older one records claims', async () => {
+    const contacts = contactsSchema.parse(parse(readFileSync(contactsWith({ allow: ['addNote'] }), 'utf8')));
+    const platform = new FakePlatform();
+    const { worker, taskQueue } = await productWorker(env, platform.activities());
+    await worker.runUntil(async () => {
+      const start = async (extra: Partial<PostIncidentInput>) =>
+        env.client.workflow.start(postIncidentWorkflow, {
+          taskQueue,
+          workflowId: uniqueName('post-incident-signed'),
+          args: [
+            {
+              incidentId: 'incident-all-channels-down--customer-success-fte',
+              title: 'All channels down',
+              severity: 'P1',
+              runbookId: 'all-channels-down',
+              team: 'platform',
+              resolvedAt: new Date(await env.currentTimeMs()).toISOString(),
+              reportOwner: 'carol',
+              runbookUpdateRequired: false,
+              ...extra,
+            },
+          ],
+        });
+      const report = { by: 'carol', rootCause: 'the primary ran out of disk', noFollowUps: true };
+      const submit = (h: WorkflowHandle, args: Record<string, unknown>) =>
+        h.executeUpdate(postIncidentActions.submitReport.update, { args: [args as never] });
+
+      const h = await start({ contacts });
+      expect(await refusal(submit(h, report))).toMatch(/submitReport needs a verified identity here/);
+      await submit(h, await signed(h, 'submitReport', report));
+      const s = await h.query(postIncidentStatusQuery);
+      expect(s.timeline.find((t) => t.type === 'report-submitted')).toMatchObject({
+        by: 'carol',
+        verified: true,
+      });
+      expect(JSON.stringify(s)).not.toContain(carol.publicKey);
+
+      // Started before reports carried contacts: a signature cannot be checked there, so it is a claim.
+      const old = await start({});
+      await submit(old, await signed(old, 'submitReport', report));
+      const o = await old.query(postIncidentStatusQuery);
+      expect(o.timeline.find((t) => t.type === 'report-submitted')).toMatchObject({
+        by: 'carol',
+        verified: false,
+      });
+      // Both complete: the report says no follow-up is needed.
+      await Promise.all([h.result(), old.result()]);
+    });
   });
 });

@@ -3,7 +3,13 @@ import type { LedgerEvent, NotificationKind } from '../../domain/activity-contra
 import type { Alert } from '../../domain/alerts.js';
 import type { ParsedIncidentTrigger } from '../../domain/commands.js';
 import type { Identity } from '../../domain/identity.js';
-import type { IncidentSnapshot, IncidentState, IncidentStatus } from '../../domain/incident.js';
+import {
+  ledgerActor,
+  timelineEntry,
+  type IncidentSnapshot,
+  type IncidentState,
+  type IncidentStatus,
+} from '../../domain/incident.js';
 import {
   AwaitingApproval,
   IncidentRunbook,
@@ -97,16 +103,13 @@ export class Incident {
   /** `by`: a person's name, or their identity when they acted through an action (verified or only claimed). */
   record(type: string, text: string, by?: string | Identity): void {
     const s = this.ready().state;
-    const who =
-      typeof by === 'object'
-        ? { by: by.by, verified: by.verified, ...(by.via ? { via: by.via } : {}) }
-        : { by };
-    s.timeline.push({ at: this.now(), type, text, ...who, by: who.by ?? 'system' });
+    s.timeline.push(timelineEntry(this.now(), type, text, by));
     if (s.timeline.length > TIMELINE_LIMIT) s.timeline.splice(0, s.timeline.length - TIMELINE_LIMIT);
   }
 
   toLedger(type: string, data: LedgerEvent['data'] = {}, by?: string | Identity): void {
     const s = this.ready().state;
+    const actor = ledgerActor(by);
     const event: LedgerEvent = {
       incidentId: this.incidentId,
       occurrence: this.occurrence,
@@ -117,9 +120,9 @@ export class Incident {
         severity: s.severity,
         runbook: s.runbookId,
         ...data,
-        ...(typeof by === 'object' ? { verified: by.verified, ...(by.via ? { via: by.via } : {}) } : {}),
+        ...actor.verification,
       },
-      ...(by ? { by: typeof by === 'object' ? by.by : by } : {}),
+      ...(actor.by ? { by: actor.by } : {}),
     };
     this.writeLedger(event);
   }

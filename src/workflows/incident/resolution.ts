@@ -83,6 +83,7 @@ export async function resolveIncident(inc: Incident): Promise<IncidentOutcome> {
           runbookUpdateRequired: s.newFailureMode,
           ...(s.resolutionSummary ? { resolutionSummary: s.resolutionSummary } : {}),
           ...(s.drill ? { drill: s.drill } : {}),
+          contacts: snapshot.contacts,
         },
       ],
     });
