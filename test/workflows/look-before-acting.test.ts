@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { FakePlatform } from '../helpers/fake-platform.js';
 import { timeSkippingEnv } from '../helpers/services.js';
@@ -47,10 +47,13 @@ describe('look before acting', () => {
       expect(platform.timesActed('restartStatefulSetPod')).toBe(0);
       expect(s.steps.find((st) => st.id === 'restart-postgres')).toMatchObject({ status: 'idle', runs: 0 });
       expect(s.timeline.find((t) => t.type === 'step-withdrawn')?.text).toMatch(/approved by carol/);
-      expect(platform.sent('approval-withdrawn').map((n) => n.roles)).toEqual([['platform', 'on-call']]);
-      expect(
-        platform.ledger.some((e) => e.type === 'step-withdrawn' && e.data.step === 'restart-postgres'),
-      ).toBe(true);
+      // The notification and the ledger row are activities of their own, after the timeline entry.
+      await vi.waitFor(() => {
+        expect(platform.sent('approval-withdrawn').map((n) => n.roles)).toEqual([['platform', 'on-call']]);
+        expect(
+          platform.ledger.some((e) => e.type === 'step-withdrawn' && e.data.step === 'restart-postgres'),
+        ).toBe(true);
+      });
       await handle.executeUpdate(incidentActions.resolve.update, { args: [{ by: 'alice' }] });
       await handle.result();
     });

@@ -238,8 +238,8 @@ describe('signed post-incident actions', () => {
         by: 'carol',
         verified: false,
       });
-      // Both complete: the report says no follow-up is needed.
-      await Promise.all([h.result(), old.result()]);
+      // A report that says no follow-up is needed may complete at once: ending it may find it closed.
+      await Promise.all([h, old].map((x) => x.terminate('test over').catch(() => undefined)));
     });
   });
 });
