@@ -21,7 +21,11 @@
  * scenarios. RECORD_TRACE=1 prints each wait, RECORD_LOG_LEVEL=INFO the SDK's log.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
+import { newKeyPair, parsePrivateKey, signAction } from '../../src/action-signing.js';
 import { mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, resolve, sep } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -51,7 +55,7 @@ import type {
 import type { postIncidentWorkflow } from '../../src/workflows/post-incident.js';
 import { FakePlatform, retryableError } from '../helpers/fake-platform.js';
 import { registerSearchAttributes } from '../helpers/services.js';
-import { projectRoot } from '../helpers/paths.js';
+import { contactsFile, projectRoot } from '../helpers/paths.js';
 import { alert, productBundle, status } from '../helpers/workflows.js';
 import { workflowTraceSinks } from '../../src/tracing.js';
 import {
@@ -363,6 +367,67 @@ const scenarios: Scenario[] = [
                 ? 'A middle run of the storm: resumed from the carried state, continued as new again'
                 : 'The run after continue-as-new: resumes the approval wait from the carried state (approvers not asked again), approval, look before acting, remediation, verification, resolved by hand, post-incident child started',
           ),
+        );
+      });
+    },
+  },
+  {
+    name: 'signed-actions',
+    async run(ctx) {
+      const { env, platform } = ctx;
+      // The contacts file with carol's public key and a strict policy for unsigned actions.
+      const carol = newKeyPair();
+      const key = parsePrivateKey(carol.privateKeyPem, 'carol');
+      const contacts = parse(readFileSync(contactsFile, 'utf8')) as {
+        people: { name: string; publicKey?: string }[];
+        policy?: unknown;
+      };
+      for (const p of contacts.people) if (p.name === 'carol') p.publicKey = carol.publicKey;
+      contacts.policy = { unverified: { allow: ['acknowledge', 'addNote'], decideSteps: 'none' } };
+      const file = join(mkdtempSync(join(tmpdir(), 'record-contacts-')), 'contacts.yaml');
+      writeFileSync(file, stringify(contacts));
+      platform.contactsFile = file;
+      postgresDown(platform, { postgres: 'ok', 'api-health': 'ok' });
+      const sign = async (workflowId: string, action: string, args: Record<string, unknown>) => ({
+        ...args,
+        signature: signAction(key, { workflowId, action, args, now: new Date(await env.currentTimeMs()) }),
+      });
+      await ctx.work({}, async () => {
+        const handle = await open(ctx, 'all-channels-down', [alert('FTEAllChannelsDown', 'fp-signed')]);
+        await awaitingRestart(handle);
+        // Unsigned, the strict policy refuses the approval (a Signal: recorded as a refused attempt).
+        await handle.signal(incidentActions.approve.signal, { step: 'restart-postgres', by: 'carol' });
+        await handle.executeUpdate(incidentActions.acknowledge.update, { args: [{ by: 'bob' }] });
+        const approve = await sign(handle.workflowId, 'approve', { step: 'restart-postgres', by: 'carol' });
+        await handle.executeUpdate(incidentActions.approve.update, { args: [approve as never] });
+        await env.sleep('1 minute');
+        await until(
+          () => status(handle),
+          (s) => s.status === 'Monitoring' && s.steps[0]?.status === 'recovered',
+          'recovery, with the alert still firing',
+        );
+        await handle.signal(alertsSignal, { alerts: [alert('FTEAllChannelsDown', 'fp-signed', 'resolved')] });
+        const outcome = await handle.result();
+        if (!outcome.postIncidentWorkflowId) throw new Error('signed-actions: no report was started');
+        const post = env.client.workflow.getHandle<typeof postIncidentWorkflow>(outcome.postIncidentWorkflowId);
+        const report = await sign(post.workflowId, 'submitReport', {
+          by: 'carol',
+          rootCause: 'the postgres volume filled up',
+          noFollowUps: true,
+        });
+        await post.executeUpdate(postIncidentActions.submitReport.update, { args: [report as never] });
+        await post.result();
+        ctx.keep(
+          'signed-incident.json',
+          handle.workflowId,
+          await runIdOf(handle),
+          'A P1 under a strict contacts policy: an unsigned approval Signal refused (rejected attempt), an unsigned acknowledgement allowed (unverified), a signed approval verified (Ed25519 in the workflow), remediation, resolved by the system, the report started with the contacts',
+        );
+        ctx.keep(
+          'signed-post-incident.json',
+          post.workflowId,
+          await runIdOf(post),
+          'Its report: a signed submitReport (no follow-ups) verified against the contacts it was started with, completed',
         );
       });
     },
