@@ -155,7 +155,13 @@ describe('health monitor', () => {
       await handle.executeUpdate(incidentActions.resolve.update, {
         args: [{ by: 'alice', summary: 'fixed by hand' }],
       });
-      await handle.result();
+      // Polled, not awaited with result(): waiting for a result lets the test server skip time, and a cron
+      // run it skips to would deliver the still-failing channel again, opening the next incident.
+      await poll(
+        () => handle.describe(),
+        (d) => d.status.name === 'COMPLETED',
+        'the incident closed',
+      );
       sim.setChannel('whatsapp', { error_rate: 0.01 });
       await nextRun(monitor);
       expect(deliveries.lines().at(-1)).toBe('FTEWhatsAppChannelDown resolved');
