@@ -9,6 +9,7 @@ import { productWorker } from '../helpers/workflows.js';
 import { projectRoot } from '../helpers/paths.js';
 import { runIncidentctl, type CliDeps } from '../../src/cli/incidentctl.js';
 import type { IncidentState } from '../../src/domain/incident.js';
+import { incidentWorkflowId } from '../../src/domain/incident-key.js';
 
 export interface CliResult {
   code: number;
@@ -113,6 +114,19 @@ export class CliHarness {
   /** The real executable in a child process (argument array, no shell). */
   bin(args: string[], env: NodeJS.ProcessEnv = this.cliEnv): Promise<CliResult> {
     return runBin(args, env);
+  }
+
+  /**
+   * Declares an all-channels-down incident in a fresh scope and waits until it asks for approval of
+   * restart-postgres (the fakes must report postgres down); returns its id.
+   */
+  async waitingIncident(): Promise<string> {
+    const scope = this.scope();
+    const declared = await this.cli('declare', 'all-channels-down', '--scope', scope);
+    if (declared.code !== 0) throw new Error(`declare failed: ${declared.stderr}`);
+    const id = incidentWorkflowId('all-channels-down', scope);
+    await this.until(id, (s) => s.awaitingApproval.includes('restart-postgres'), 'approval wait');
+    return id;
   }
 
   /** Polls `show --json` until the incident's state satisfies the predicate. */

@@ -15,16 +15,6 @@ beforeAll(async () => {
 });
 afterAll(() => h.stop());
 
-/** Declares an all-channels-down incident in a fresh scope and waits until it asks for approval. */
-async function waitingIncident(): Promise<string> {
-  const scope = h.scope();
-  const declared = await h.cli('declare', 'all-channels-down', '--scope', scope);
-  expect(declared.code, declared.stderr).toBe(0);
-  const id = incidentWorkflowId('all-channels-down', scope);
-  await h.until(id, (s) => s.awaitingApproval.includes('restart-postgres'), 'approval wait');
-  return id;
-}
-
 const rows = (stdout: string) => JSON.parse(stdout) as IncidentRow[];
 
 describe('declare and list', () => {
@@ -113,7 +103,7 @@ describe('declare and list', () => {
 
 describe('show', () => {
   it('renders what the incident waits for and the exact commands to act, or the whole state as JSON', async () => {
-    const id = await waitingIncident();
+    const id = await h.waitingIncident();
     const shown = await h.cli('show', id);
     expect(shown.code).toBe(0);
     const out = shown.stdout;
@@ -159,7 +149,7 @@ describe('show', () => {
 
 describe('human actions', () => {
   it('acknowledges once; a second acknowledgement is refused with the reason', async () => {
-    const id = await waitingIncident();
+    const id = await h.waitingIncident();
     const ack = await h.cli('ack', id, '--as', 'bob');
     expect(ack).toMatchObject({ code: 0, stdout: `${id}: acknowledged ${id}\n` });
     const again = await h.cli('ack', id);
@@ -170,7 +160,7 @@ describe('human actions', () => {
   });
 
   it('approve: a person without the role, an unknown step and an idle step are refused; an approver runs the step once', async () => {
-    const id = await waitingIncident();
+    const id = await h.waitingIncident();
     const actedFor = () =>
       h.platform.actionCalls.filter((c) => c.name === 'restartStatefulSetPod' && c.input.incidentId === id);
 
@@ -213,7 +203,7 @@ describe('human actions', () => {
   });
 
   it('reject needs a reason (checked locally) and keeps it; the step never runs', async () => {
-    const id = await waitingIncident();
+    const id = await h.waitingIncident();
     const missing = await h.cli('reject', id, 'restart-postgres');
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("required option '--reason <text>' not specified");
@@ -241,7 +231,7 @@ describe('human actions', () => {
   });
 
   it('escalate, note and resolve; a resolved incident takes no more actions but still shows', async () => {
-    const id = await waitingIncident();
+    const id = await h.waitingIncident();
     const noReason = await h.cli('escalate', id);
     expect(noReason.code).toBe(2);
     const escalated = await h.cli('escalate', id, '--reason', 'need a DBA');
@@ -276,7 +266,7 @@ describe('human actions', () => {
   });
 
   it('an action repeated with the id it was sent with is applied once', async () => {
-    const id = await waitingIncident();
+    const id = await h.waitingIncident();
     const first = await h.cli('note', id, 'paged the DBA', '--update-id', 'retry-test-0001');
     const repeat = await h.cli('note', id, 'paged the DBA', '--update-id', 'retry-test-0001');
     const other = await h.cli('note', id, 'paged the DBA');

@@ -3,7 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import { incidentWorkflowId } from '../../src/domain/incident-key.js';
 import { contactsFile } from '../helpers/paths.js';
 import { CliHarness } from './harness.js';
 
@@ -33,15 +32,6 @@ beforeAll(async () => {
 });
 afterAll(() => h.stop());
 
-async function waitingIncident(): Promise<string> {
-  const scope = h.scope();
-  const declared = await h.cli('declare', 'all-channels-down', '--scope', scope);
-  expect(declared.code, declared.stderr).toBe(0);
-  const id = incidentWorkflowId('all-channels-down', scope);
-  await h.until(id, (s) => s.awaitingApproval.includes('restart-postgres'), 'approval wait');
-  return id;
-}
-
 describe('incidentctl keys init', () => {
   it('writes a private key only its owner can read and refuses to overwrite it', async () => {
     expect(statSync(carolKey).mode & 0o777).toBe(0o600);
@@ -54,7 +44,7 @@ describe('incidentctl keys init', () => {
 
 describe('signed approvals under a strict policy', () => {
   it('refuses carol unsigned, accepts her signed approval as verified, and refuses alice with carol’s key', async () => {
-    const id = await waitingIncident();
+    const id = await h.waitingIncident();
     const unsigned = await h.cli('--as', 'carol', 'approve', id, 'restart-postgres');
     expect(unsigned.code).toBe(1);
     expect(unsigned.stderr).toContain('sent unsigned');
@@ -76,7 +66,7 @@ describe('signed approvals under a strict policy', () => {
   });
 
   it('reads the key from INCIDENTCTL_KEY_FILE and refuses a key file others can read', async () => {
-    const id = await waitingIncident();
+    const id = await h.waitingIncident();
     const open = join(dir, 'open.pem');
     writeFileSync(open, readFileSync(carolKey));
     chmodSync(open, 0o644);
