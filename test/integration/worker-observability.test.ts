@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type proto from '@temporalio/proto';
 import { z } from 'zod';
+import { ENCRYPTED_ENCODING, newPayloadKeyEntry } from '../../src/payload-codec.js';
 import { useProduct } from '../e2e/harness.js';
 import { projectRoot } from '../helpers/paths.js';
 import { freePort } from '../helpers/ports.js';
@@ -236,5 +238,31 @@ describe('tracing to an OTLP collector', () => {
     await once(receiver, 'exit');
     await worker.kill('SIGTERM');
     expect(await worker.exited).toEqual({ code: 0, signal: null });
+  }, 300_000);
+});
+
+describe('the worker process with PAYLOAD_KEYS', () => {
+  it('encrypts the payloads it writes into history, and still reads the ones written in the clear', async () => {
+    const p = product();
+    const worker = startWorker({ PAYLOAD_KEYS: newPayloadKeyEntry('obs-1') }, 'encrypted');
+    await worker.polling(p.env.connection, 'default');
+    // The receiver here has no keys: the alert arrives in the clear, and the worker reads it all the same.
+    expect(await p.alert('FTEAllChannelsDown', 'firing')).toBe(202);
+    const encrypted = (e: proto.temporal.api.history.v1.IHistoryEvent) =>
+      (e.activityTaskScheduledEventAttributes?.input?.payloads ?? []).some(
+        (x) => Buffer.from(x.metadata?.encoding ?? new Uint8Array()).toString() === ENCRYPTED_ENCODING,
+      );
+    const history = await until(
+      () => p.handle(runbook).fetchHistory(),
+      (h) => (h.events ?? []).some(encrypted),
+      'an activity scheduled with an encrypted input',
+    );
+    // Read without the key, none of its activity inputs says which probe it runs.
+    const inputs = (history.events ?? [])
+      .filter(encrypted)
+      .flatMap((e) => e.activityTaskScheduledEventAttributes?.input?.payloads ?? []);
+    expect(inputs.map((x) => Buffer.from(x.data ?? new Uint8Array()).toString()).join('')).not.toContain(
+      'probeId',
+    );
   }, 300_000);
 });
