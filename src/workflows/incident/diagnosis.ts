@@ -4,7 +4,7 @@ import { boundFinding, unknownFinding, type Finding } from '../../domain/finding
 import { applicableTasks, effectiveSeverity } from '../../domain/plan.js';
 import type { ProbeSpec } from '../../domain/runbook.js';
 import { renderArgs } from '../../domain/templates.js';
-import { errorMessage } from './activities.js';
+import { errorMessage, localReads } from './activities.js';
 import type { Incident } from './context.js';
 
 /**
@@ -15,23 +15,29 @@ import type { Incident } from './context.js';
 export const PROBE_HEARTBEAT = 'probe-heartbeat';
 export const PROBE_HEARTBEAT_TIMEOUT_MS = 10_000;
 
+function probeActivities(spec: ProbeSpec): Record<string, ProbeActivity> {
+  const options = {
+    startToCloseTimeout: spec.timeout,
+    scheduleToCloseTimeout: spec.timeout * (spec.retries + 1) + 5_000 * spec.retries,
+    retry: {
+      maximumAttempts: spec.retries + 1,
+      initialInterval: '1 second',
+      maximumInterval: '5 seconds',
+    },
+    summary: `probe ${spec.id}`,
+  };
+  // Replay only: release 2026-12-01b's probes were local activities (see localReads).
+  if (localReads()) return wf.proxyLocalActivities<Record<string, ProbeActivity>>(options);
+  const heartbeat = wf.patched(PROBE_HEARTBEAT)
+    ? { heartbeatTimeout: Math.min(PROBE_HEARTBEAT_TIMEOUT_MS, spec.timeout) }
+    : {};
+  return wf.proxyActivities<Record<string, ProbeActivity>>({ ...options, ...heartbeat });
+}
+
 async function runProbe(inc: Incident, spec: ProbeSpec): Promise<Finding> {
   const s = inc.ready().state;
   try {
-    const heartbeat = wf.patched(PROBE_HEARTBEAT)
-      ? { heartbeatTimeout: Math.min(PROBE_HEARTBEAT_TIMEOUT_MS, spec.timeout) }
-      : {};
-    const probes = wf.proxyActivities<Record<string, ProbeActivity>>({
-      startToCloseTimeout: spec.timeout,
-      ...heartbeat,
-      scheduleToCloseTimeout: spec.timeout * (spec.retries + 1) + 5_000 * spec.retries,
-      retry: {
-        maximumAttempts: spec.retries + 1,
-        initialInterval: '1 second',
-        maximumInterval: '5 seconds',
-      },
-      summary: `probe ${spec.id}`,
-    });
+    const probes = probeActivities(spec);
     const args = renderArgs(spec.args, { incidentId: inc.incidentId, scope: s.scope, findings: s.findings });
     const probe = probes[spec.probe] as ProbeActivity;
     const finding = await probe({ incidentId: inc.incidentId, scope: s.scope, probeId: spec.id, args });

@@ -13,14 +13,14 @@ export async function openIncident(inc: Incident): Promise<void> {
   let loaded: LoadedRunbook;
   let loadProblem: string | undefined;
   try {
-    loaded = await runbooks.loadRunbook({ runbookId: trigger.runbookId });
+    loaded = await runbooks().loadRunbook({ runbookId: trigger.runbookId });
   } catch (error) {
     // A missing or broken runbook must not lose the incident: it opens as triage and says why, and when even
     // triage cannot be loaded, as the triage built into the workflow.
     loadProblem = `runbook "${trigger.runbookId}" could not be loaded (${errorMessage(error)})`;
     try {
       if (trigger.runbookId === FALLBACK_RUNBOOK) throw error;
-      loaded = await runbooks.loadRunbook({ runbookId: FALLBACK_RUNBOOK });
+      loaded = await runbooks().loadRunbook({ runbookId: FALLBACK_RUNBOOK });
       loadProblem += `; opened as ${FALLBACK_RUNBOOK}`;
     } catch (fallbackError) {
       if (fallbackError !== error)
